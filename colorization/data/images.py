@@ -1,0 +1,151 @@
+"""Decoding of image files to 8-bit RGB with PIL: any mode, EXIF orientation, guards against huge files."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+)
+"""File suffixes (lower case) that the index looks at; anything else in a folder is ignored silently."""
+
+DEFAULT_MAX_PIXELS = 50_000_000
+"""Images with more pixels than this are skipped by the index (decoding them would take seconds and GBs)."""
+
+GRAY_CHROMA = 6
+"""An image is gray when 99% of its thumbnail pixels have max(R,G,B) - min(R,G,B) at most this (of 255)."""
+
+_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+
+
+def is_image_file(path: Path) -> bool:
+    """True when the suffix is one the index considers an image."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB: alpha over white, 16-bit and float gray rescaled, CMYK, palette."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        arr = np.asarray(img).astype(np.float64)
+        peak = 65535.0 if mode != "I" or arr.max(initial=0) > 255 else 255.0
+        arr = np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if mode == "F":
+        arr = np.asarray(img).astype(np.float64)
+        scale = 255.0 if arr.max(initial=0) <= 1.0 else 1.0
+        return Image.fromarray(np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
+    has_alpha = mode in ("RGBA", "LA", "La", "RGBa", "PA") or (mode == "P" and "transparency" in img.info)
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def open_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
+    """Decode a file to upright 8-bit RGB; with draft_size, JPEGs decode at >= that shorter side (fast)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as img:
+            if draft_size is not None and img.format == "JPEG":
+                w, h = img.size
+                scale = draft_size / min(w, h)
+                if scale < 1:
+                    img.draft("RGB", (max(1, int(w * scale + 0.999)), max(1, int(h * scale + 0.999))))
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return to_rgb(img)
+
+
+def load_square(path: str | Path, size: int) -> np.ndarray:
+    """Decode, resize the shorter side to size and take the centred size×size square: H×W×3 uint8."""
+    img = open_rgb(path, draft_size=size)
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return _resize_box(img, size, (left, top, left + side, top + side))
+
+
+def load_random_crop(
+    path: str | Path,
+    size: int,
+    rng: np.random.Generator,
+    scale: tuple[float, float] = (0.5, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+) -> np.ndarray:
+    """Random resized crop: a box of scale × (area of the centred square), random aspect, resized to size².
+
+    The box is resampled once, straight from the decoded file, so the crop costs what a plain resize costs
+    and keeps the detail a second resampling of an already resized image would lose.
+    """
+    img = open_rgb(path, draft_size=int(size / max(scale[0], 1e-3) ** 0.5 + 0.999))
+    w, h = img.size
+    area = min(w, h) ** 2 * rng.uniform(*scale)
+    aspect = float(np.exp(rng.uniform(np.log(ratio[0]), np.log(ratio[1]))))
+    cw = min(w, max(1.0, (area * aspect) ** 0.5))
+    ch = min(h, max(1.0, (area / aspect) ** 0.5))
+    left, top = rng.uniform(0, w - cw), rng.uniform(0, h - ch)
+    return _resize_box(img, size, (left, top, left + cw, top + ch))
+
+
+def _resize_box(img: Image.Image, size: int, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Resample the box of img to size×size (bilinear, antialiased when shrinking): H×W×3 uint8."""
+    if img.size == (size, size) and box == (0, 0, size, size):
+        return np.array(img, dtype=np.uint8)
+    return np.array(img.resize((size, size), Image.BILINEAR, box=box), dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the index learns about one file: its size and whether it has chroma, or why it was skipped."""
+
+    width: int = 0
+    height: int = 0
+    gray: bool = False
+    skipped: str | None = None
+
+
+def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Probe:
+    """Inspect one file for the index: never raises for a bad file, returns Probe(skipped=reason) instead."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            return Probe(skipped="empty file")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+                if w * h > max_pixels:
+                    return Probe(w, h, skipped=f"too large ({w}x{h} > {max_pixels} pixels)")
+                mode = img.mode
+                if img.format == "JPEG":
+                    img.draft("RGB", (64, 64))
+                img.load()
+                if mode in _GRAY_MODES:
+                    gray = True
+                else:
+                    img = to_rgb(img)
+                    img.thumbnail((64, 64))
+                    arr = np.asarray(img, dtype=np.int16)
+                    chroma = arr.max(axis=2) - arr.min(axis=2)
+                    gray = bool(np.percentile(chroma, 99) <= GRAY_CHROMA)
+        if min(w, h) < 1:
+            return Probe(w, h, skipped="zero-sized image")
+        return Probe(w, h, gray=gray)
+    except Image.DecompressionBombError as exc:
+        return Probe(skipped=f"too large ({exc})".split("\n")[0][:160])
+    except Image.DecompressionBombWarning:
+        return Probe(skipped="too large (PIL decompression-bomb limit)")
+    except Image.UnidentifiedImageError:
+        return Probe(skipped="not an image")
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        reason = str(exc).split("\n")[0][:120] or type(exc).__name__
+        return Probe(skipped=f"unreadable ({reason})")

@@ -1,0 +1,311 @@
+"""LabDataModule: batches (shapes, dtypes, ranges, vs scikit-image), splits, workers, sources, configs."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage.color import rgb2lab
+
+from colorization.color import ABGamut, ColorPrior
+from colorization.data import Folder, LabDataModule, Samples, Synthetic, synthetic_batch, synthetic_scene
+from colorization.data.sources import Cats, ImageNet, Intel
+from colorization.errors import ConfigError, DataUnavailableError
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
+
+
+def _write_photos(folder: Path, names: list[str], size: int = 40) -> None:
+    for name in names:
+        seed = int.from_bytes(hashlib.sha1(name.encode()).digest()[:4], "big")
+        rng = np.random.default_rng(seed)
+        y, x = np.mgrid[0:size, 0:size]
+        base = rng.uniform(0, 255, 3)
+        img = np.clip(base + np.stack([x, y, x + y], -1) * rng.uniform(-2, 2, 3), 0, 255).astype(np.uint8)
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(path)
+
+
+@pytest.fixture(scope="module")
+def synthetic_dm(tmp_path_factory):
+    source = Synthetic(tmp_path_factory.mktemp("syn"), count=96, size=32)
+    dm = LabDataModule(source, image_size=32, batch_size=8, num_workers=0)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def test_batches_have_the_contract_shapes_dtypes_and_ranges(synthetic_dm):
+    dm = synthetic_dm
+    raw = next(iter(dm.train_dataloader()))
+    assert raw["rgb"].dtype == torch.uint8 and raw["rgb"].shape == (8, 3, 32, 32)
+    for train in (False, True):
+        batch = dm.to_lab(raw, train=train)
+        assert batch["L"].shape == (8, 1, 32, 32) and batch["ab"].shape == (8, 2, 32, 32)
+        assert batch["rgb"].shape == (8, 3, 32, 32)
+        assert all(batch[k].dtype == torch.float32 for k in ("L", "ab", "rgb"))
+        assert -0.5 - 1e-4 <= batch["L"].min() and batch["L"].max() <= 0.5 + 1e-4
+        assert batch["ab"].abs().max() <= 128 / 110
+        assert 0 <= batch["rgb"].min() and batch["rgb"].max() <= 1
+        assert batch["ab"].abs().max() > 0.2  # the scenes are colourful
+
+
+def test_lab_agrees_with_scikit_image(synthetic_dm):
+    dm = synthetic_dm
+    raw = next(iter(dm.val_dataloader()))
+    batch = dm.to_lab(raw, train=False)
+    ref = np.stack([rgb2lab(img.permute(1, 2, 0).numpy()) for img in raw["rgb"]])  # B×H×W×3, Lab units
+    L = batch["L"][:, 0].numpy() * 100 + 50
+    ab = batch["ab"].permute(0, 2, 3, 1).numpy() * 110
+    np.testing.assert_allclose(L, ref[..., 0], atol=0.05)
+    np.testing.assert_allclose(ab, ref[..., 1:], atol=0.1)
+    np.testing.assert_array_equal((batch["rgb"] * 255).round().byte(), raw["rgb"])
+
+
+def test_val_crops_are_the_centre_of_the_file(synthetic_dm):
+    dm = synthetic_dm
+    ds = dm.dataset("val")
+    item = ds[0]
+    ref = np.asarray(Image.open(dm.source.image_root / ds.paths[0]).convert("RGB"))
+    np.testing.assert_array_equal(item["rgb"].permute(1, 2, 0).numpy(), ref)
+
+
+class _FakeTrainer:
+    def __init__(self, training: bool) -> None:
+        self.training = training
+
+
+def test_on_after_batch_transfer_augments_only_while_training(synthetic_dm):
+    dm = synthetic_dm
+    raw = next(iter(dm.val_dataloader()))
+    plain = dm.to_lab(raw, train=False)
+    dm.trainer = _FakeTrainer(training=False)
+    try:
+        evaluated = dm.on_after_batch_transfer(dict(raw), 0)
+        torch.testing.assert_close(evaluated["L"], plain["L"])
+        dm.trainer = _FakeTrainer(training=True)
+        torch.manual_seed(0)
+        trained = dm.on_after_batch_transfer(dict(raw), 0)
+        assert trained["L"].shape == plain["L"].shape and not torch.equal(trained["L"], plain["L"])
+        assert dm.on_after_batch_transfer(trained, 0) is trained  # already converted: untouched
+    finally:
+        dm.trainer = None
+
+
+def test_lightning_fit_sees_lab_batches(synthetic_dm):
+    import lightning
+
+    seen: list[set[str]] = []
+
+    class Probe(lightning.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Conv2d(1, 2, 1)
+
+        def training_step(self, batch, _):
+            seen.append(set(batch))
+            return torch.nn.functional.mse_loss(self.w(batch["L"]), batch["ab"])
+
+        def validation_step(self, batch, _):
+            seen.append(set(batch))
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    trainer = lightning.Trainer(
+        fast_dev_run=2, logger=False, enable_checkpointing=False, enable_progress_bar=False, accelerator="cpu"
+    )
+    trainer.fit(Probe(), datamodule=synthetic_dm)
+    assert seen and all({"L", "ab", "rgb"} <= keys for keys in seen)
+
+
+def test_two_workers(tmp_path):
+    dm = LabDataModule(Synthetic(tmp_path, count=40, size=32), image_size=24, batch_size=4, num_workers=2)
+    assert dm.persistent_workers
+    dm.prepare_data()
+    loader = dm.train_dataloader()
+    assert loader.num_workers == 2 and loader.persistent_workers
+    n = sum(b["rgb"].shape[0] for b in loader)
+    assert n == len(dm.splits["train"]) // 4 * 4
+    assert LabDataModule(Synthetic(tmp_path, count=40, size=32), num_workers=0).persistent_workers is False
+
+
+def test_split_stability_when_files_are_added(tmp_path):
+    names = [f"p{i:03d}.png" for i in range(60)]
+    _write_photos(tmp_path, names)
+    dm = LabDataModule(Folder(tmp_path), image_size=16, num_workers=0, val_fraction=0.2, test_fraction=0.2)
+    dm.prepare_data()
+    dm.setup()
+    before = {p: s for s, paths in dm.splits.items() for p in paths}
+    _write_photos(tmp_path, [f"new/q{i:03d}.png" for i in range(40)])
+    (tmp_path / names[0]).unlink()
+    dm2 = LabDataModule(Folder(tmp_path), image_size=16, num_workers=0, val_fraction=0.2, test_fraction=0.2)
+    dm2.prepare_data()
+    dm2.setup()
+    after = {p: s for s, paths in dm2.splits.items() for p in paths}
+    assert len(after) == 99
+    assert all(after[p] == s for p, s in before.items() if p != names[0])
+    assert all(dm.splits[s] for s in ("train", "val", "test"))
+
+
+def test_split_folders_gray_images_and_skips(tmp_path):
+    _write_photos(tmp_path, [f"train/a{i}.png" for i in range(20)] + [f"test/b{i}.png" for i in range(5)])
+    Image.new("L", (30, 30), 90).save(tmp_path / "train" / "gray.png")
+    (tmp_path / "train" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    dm = LabDataModule(Folder(tmp_path), image_size=16, num_workers=0, val_fraction=0.2)
+    dm.prepare_data()
+    dm.setup()
+    assert sorted(dm.splits["test"]) == sorted(f"test/b{i}.png" for i in range(5))
+    assert all(p.startswith("train/") for p in dm.splits["train"] + dm.splits["val"])
+    assert dm.gray_dropped == 1 and "train/gray.png" not in sum(dm.splits.values(), [])
+    assert "broken.jpg" in dm.summary() and "1 gray dropped" in dm.summary()
+    keep = LabDataModule(Folder(tmp_path), image_size=16, num_workers=0, drop_gray=False)
+    keep.setup()
+    assert "train/gray.png" in sum(keep.splits.values(), [])
+
+
+def test_no_test_split_falls_back_to_val(tmp_path):
+    _write_photos(tmp_path, [f"p{i}.png" for i in range(30)])
+    dm = LabDataModule(Folder(tmp_path), image_size=16, num_workers=0, val_fraction=0.3, test_fraction=0.0)
+    dm.setup()
+    assert dm.splits["test"] == [] and len(dm.test_dataloader().dataset) == len(dm.splits["val"])
+
+
+def test_missing_data_and_bad_config_are_one_line_errors(tmp_path):
+    for source in (Folder(tmp_path / "none"), Intel(tmp_path / "intel"), ImageNet(tmp_path / "in"),
+                   Cats(tmp_path / "cats", variant="kaggle")):  # fmt: skip
+        dm = LabDataModule(source, num_workers=0)
+        with pytest.raises(DataUnavailableError) as info:
+            dm.prepare_data()
+        assert "\n" not in str(info.value) and str(source.root) in str(info.value)
+    assert "kaggle.com/datasets/puneet6060" in Intel(tmp_path).missing_message()
+    with pytest.raises(DataUnavailableError, match="save it as"):
+        LabDataModule(Cats(tmp_path / "cats"), download=False).prepare_data()
+    with pytest.raises(ConfigError, match="unknown data source"):
+        LabDataModule("nope", root=tmp_path)
+    with pytest.raises(ConfigError, match="image_size"):
+        LabDataModule("folder", root=tmp_path, image_size=0)
+    with pytest.raises(ConfigError, match="bad data source options"):
+        LabDataModule("folder", root=tmp_path, colour="red")
+
+
+def test_imagenet_class_subset_and_kaggle_zip(tmp_path):
+    root = tmp_path / "in"
+    _write_photos(root, [f"train/n0{c}/x{i}.JPEG" for c in range(4) for i in range(3)])
+    dm = LabDataModule("imagenet", root=root, classes=["n01", "n03"], num_workers=0, image_size=16)
+    dm.prepare_data()
+    dm.setup()
+    assert {p.split("/")[1] for p in sum(dm.splits.values(), [])} == {"n01", "n03"}
+    first2 = LabDataModule("imagenet", root=root, classes=2, num_workers=0, image_size=16)
+    first2.setup()
+    assert {p.split("/")[1] for p in sum(first2.splits.values(), [])} == {"n00", "n01"}
+
+    import zipfile
+
+    kaggle = tmp_path / "intel"
+    kaggle.mkdir()
+    _write_photos(tmp_path / "src", [f"seg_train/seg_train/forest/{i}.jpg" for i in range(6)])
+    with zipfile.ZipFile(kaggle / "archive.zip", "w") as zf:
+        for p in sorted((tmp_path / "src").rglob("*.jpg")):
+            zf.write(p, p.relative_to(tmp_path / "src").as_posix())
+    dm = LabDataModule(Intel(kaggle), num_workers=0, image_size=16)
+    dm.prepare_data()
+    dm.setup()
+    assert len(sum(dm.splits.values(), [])) == 6 and (kaggle / "archive" / "seg_train").is_dir()
+
+
+def test_prior_and_gamut_are_computed_once_and_cached(synthetic_dm, monkeypatch):
+    dm = synthetic_dm
+    prior = dm.compute_prior(ABGamut.zhang())
+    assert isinstance(prior, ColorPrior) and torch.isclose(prior.probs.sum(), torch.tensor(1.0), atol=1e-5)
+    gamut = dm.compute_gamut(min_count=4)
+    assert 3 < len(gamut) < 313
+    assert list(dm.cache_dir.glob("prior-*.pt")) and list(dm.cache_dir.glob("gamut-*.pt"))
+
+    def boom(*args, **kwargs):
+        raise AssertionError("recomputed instead of using the cache")
+
+    monkeypatch.setattr(LabDataModule, "_train_batches", boom)
+    torch.testing.assert_close(dm.compute_prior(ABGamut.zhang()).probs, prior.probs)
+    torch.testing.assert_close(dm.compute_gamut(min_count=4).points, gamut.points)
+
+
+def test_samples_source_is_deterministic_and_offline(tmp_path):
+    a, b = Samples(tmp_path / "a", count=24, size=32), Samples(tmp_path / "b", count=24, size=32)
+    a.prepare()
+    b.prepare()
+    files = sorted(p.name for p in a.image_root.iterdir())
+    assert len(files) == 24 and files == sorted(p.name for p in b.image_root.iterdir())
+    assert all((a.image_root / f).read_bytes() == (b.image_root / f).read_bytes() for f in files)
+    assert len({f.rsplit("_", 1)[0] for f in files}) >= 8  # many different photographs
+    stamp = (a.image_root / files[0]).stat().st_mtime_ns
+    a.prepare()  # already there: not regenerated
+    assert (a.image_root / files[0]).stat().st_mtime_ns == stamp
+    Samples(tmp_path / "a", count=30, size=32).prepare()  # parameters changed: regenerated
+    assert len(list(a.image_root.iterdir())) == 30
+    assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".images.tmp")]
+
+
+def test_synthetic_scenes(tmp_path):
+    rgb, mask = synthetic_scene(5, 48)
+    rgb2, mask2 = synthetic_scene(5, 48)
+    assert rgb.shape == (48, 48, 3) and rgb.dtype == np.uint8
+    assert mask.shape == (48, 48) and mask.dtype == bool
+    np.testing.assert_array_equal(rgb, rgb2)
+    np.testing.assert_array_equal(mask, mask2)
+    batch, masks = synthetic_batch(64, 32)
+    assert batch.shape == (64, 3, 32, 32) and masks.shape == (64, 1, 32, 32)
+    assert masks.any(dim=(1, 2, 3)).all()
+    labs = [rgb2lab(batch[i].permute(1, 2, 0).numpy()) for i in range(64)]
+    fruit_a = np.array([lab[masks[i, 0].numpy(), 1].mean() for i, lab in enumerate(labs)])
+    fruit_L = np.array([lab[masks[i, 0].numpy(), 0].mean() for i, lab in enumerate(labs)])
+    red, green = fruit_a > 0, fruit_a < 0
+    assert 10 < red.sum() < 54 and red.sum() + green.sum() == 64  # both kinds, roughly half each
+    assert abs(fruit_L[red].mean() - fruit_L[green].mean()) < 2.0  # same lightness: L cannot tell them apart
+    src = Synthetic(tmp_path, count=5, size=32, seed=7)
+    src.prepare()
+    f = sorted(src.image_root.iterdir())[2]
+    np.testing.assert_array_equal(np.asarray(Image.open(f)), synthetic_scene(src.scene_seed(f.name), 32)[0])
+
+
+SOURCES = ["samples", "synthetic", "folder", "cats", "mirflickr", "imagenet", "intel", "fruits", "landscapes"]
+
+
+@pytest.mark.parametrize("name", [*SOURCES, "animals"])
+def test_every_data_config_instantiates(name, tmp_path):
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    data = OmegaConf.load(CONF / f"{name}.yaml")
+    cfg = OmegaConf.create({"paths": {"data_dir": str(tmp_path)}, "data": data})
+    dm = instantiate(cfg.data)
+    assert isinstance(dm, LabDataModule) and dm.source.name == name
+    assert dm.source.root == tmp_path / name
+    cfg.data.root = str(tmp_path / "elsewhere")
+    cfg.data.image_size = 48
+    dm = instantiate(cfg.data)
+    assert dm.source.root == tmp_path / "elsewhere" and dm.image_size == 48
+
+
+def test_samples_config_defaults_suit_a_cpu_run():
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(CONF / "samples.yaml")
+    assert cfg.image_size <= 96 and cfg.batch_size <= 32 and cfg.num_workers <= 2
+    assert OmegaConf.load(CONF / "intel.yaml").image_size == 150
+
+
+def test_cats_keep_only_cats(tmp_path):
+    pets = Cats(tmp_path)
+    assert pets.accept("British_Shorthair_12.jpg") and pets.accept("Sphynx_1.jpg")
+    assert not pets.accept("american_bulldog_3.jpg") and not pets.accept("Boxer_2.jpg")
+    kaggle = Cats(tmp_path, variant="kaggle")
+    assert kaggle.accept("train/cat.0.jpg") and not kaggle.accept("train/dog.0.jpg")
+    assert pets.image_root == tmp_path / "oxford-iiit-pet" / "images"
+    with pytest.raises(ConfigError, match="variant"):
+        Cats(tmp_path, variant="dogs")
