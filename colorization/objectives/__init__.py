@@ -1,0 +1,16 @@
+"""The three objectives as LightningModules over one shared base, and checkpoint loading."""
+
+from colorization.objectives.base import ABInference, ColorizationModule, load_checkpoint
+from colorization.objectives.classification import AnnealedMeanInference, ClassificationModule
+from colorization.objectives.gan import GANModule
+from colorization.objectives.regression import RegressionModule
+
+__all__ = [
+    "ABInference",
+    "AnnealedMeanInference",
+    "ClassificationModule",
+    "ColorizationModule",
+    "GANModule",
+    "RegressionModule",
+    "load_checkpoint",
+]

@@ -1,0 +1,191 @@
+"""ONNX export and the checkpoint paths of colorize, on tiny real checkpoints trained for two steps."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from PIL import Image
+from skimage import color as skcolor
+from skimage import data as skdata
+from torch.utils.data import DataLoader
+
+from colorization.colorize import Colorizer, main, rgb_to_lab_np
+from colorization.export import export_onnx
+from colorization.export import main as export_main
+
+pl = pytest.importorskip("lightning.pytorch")
+objectives = pytest.importorskip("colorization.objectives")
+lab_batch = pytest.importorskip("colorization.color").lab_batch
+
+NET = {"_target_": "colorization.nets.ZhangNet", "width": 0.125}
+SIZE = 64
+PHOTOS = {"astronaut": skdata.astronaut, "chelsea": skdata.chelsea, "coffee": skdata.coffee}
+
+
+def photo(name: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    img = Image.fromarray(PHOTOS[name]())
+    return np.asarray(img.resize(size, Image.BILINEAR) if size else img)
+
+
+def training_batches() -> list[dict[str, torch.Tensor]]:
+    """Real photos at 32 px as the objectives' batch dicts (L_n, ab_n, rgb)."""
+    samples = []
+    for name in PHOTOS:
+        rgb = torch.from_numpy(photo(name, (32, 32))).permute(2, 0, 1).float()[None] / 255.0
+        L, ab = lab_batch(rgb)
+        samples.append({"L": L[0], "ab": ab[0], "rgb": rgb[0]})
+    return samples
+
+
+def make_checkpoint(path: Path, module: pl.LightningModule) -> Path:
+    """Train `module` for two steps with a Lightning Trainer and save its checkpoint."""
+    trainer = pl.Trainer(
+        max_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        accelerator="cpu",
+        devices=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(module, train_dataloaders=DataLoader(training_batches(), batch_size=3))
+    trainer.save_checkpoint(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def ckpts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("ckpt")
+    common = dict(perceptual_metrics=False, rebalanced_auc=False)
+    torch.manual_seed(0)
+    reg = objectives.RegressionModule(net=NET, **common)
+    cls = objectives.ClassificationModule(
+        net=NET, prior="uniform", gamut="zhang", eval_temperatures=[], **common
+    )
+    return {
+        "regression": make_checkpoint(root / "reg.ckpt", reg),
+        "classification": make_checkpoint(root / "cls.ckpt", cls),
+    }
+
+
+@pytest.fixture(scope="module")
+def onnx_models(ckpts: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("onnx")
+    return {
+        kind: export_onnx(path, root / f"{kind}.onnx", image_size=SIZE)[0] for kind, path in ckpts.items()
+    }
+
+
+def test_metadata_and_dynamic_axes(onnx_models: dict[str, Path]) -> None:
+    for kind, path in onnx_models.items():
+        model = onnx.load(str(path))
+        meta = {p.key: p.value for p in model.metadata_props}
+        assert meta["objective"] == kind and meta["image_size"] == str(SIZE) and meta["size_multiple"] == "8"
+        assert (meta["temperature"] == "0.38") == (kind == "classification")
+        assert model.opset_import[0].version >= 17
+        dims = [d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim]
+        assert dims[0] and dims[2] and dims[3] and not dims[1]
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        out = sess.run(None, {"L": np.zeros((3, 1, 40, 56), np.float32)})[0]
+        assert out.shape == (3, 2, 40, 56)
+
+
+@pytest.mark.parametrize("kind", ["regression", "classification"])
+def test_onnx_runtime_matches_pytorch_on_real_photos(
+    kind: str, ckpts: dict[str, Path], onnx_models: dict[str, Path]
+) -> None:
+    ref = Colorizer.from_checkpoint(ckpts[kind], size=SIZE)
+    got = Colorizer.from_onnx(onnx_models[kind])
+    assert got.size == SIZE and ref.info.objective == got.info.objective == kind
+    for name in PHOTOS:
+        L = rgb_to_lab_np(photo(name) / 255.0)[..., 0]
+        ab_ref, ab_onnx = ref.predict_ab(L), got.predict_ab(L)
+        assert ab_ref.shape == (2, *L.shape)
+        assert np.abs(ab_ref - ab_onnx).max() < 1e-3, name
+        assert np.abs(ab_ref).max() > 0.1  # the model does predict colour
+
+
+def test_temperature_is_baked_in_at_export(ckpts: dict[str, Path], tmp_path: Path) -> None:
+    hot, _ = export_onnx(ckpts["classification"], tmp_path / "t1.onnx", temperature=1.0, check=False)
+    meta = {p.key: p.value for p in onnx.load(str(hot)).metadata_props}
+    assert float(meta["temperature"]) == 1.0
+    L = rgb_to_lab_np(photo("chelsea", (96, 64)) / 255.0)[..., 0]
+    ref = Colorizer.from_checkpoint(ckpts["classification"], temperature=1.0, size=SIZE).predict_ab(L)
+    assert np.abs(Colorizer.from_onnx(hot, size=SIZE).predict_ab(L) - ref).max() < 1e-3
+    cold = Colorizer.from_checkpoint(ckpts["classification"], temperature=0.1, size=SIZE).predict_ab(L)
+    assert np.abs(cold - ref).max() > 1e-2
+
+
+def test_export_cli(ckpts: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "m.onnx"
+    assert export_main(["--ckpt", str(ckpts["regression"]), "-o", str(out), "--size", "64"]) == 0
+    assert "regression" in capsys.readouterr().out and out.is_file()
+    assert export_main(["--ckpt", str(tmp_path / "none.ckpt"), "-o", str(out)]) == 1
+    assert export_main(["--ckpt", str(ckpts["regression"]), "-o", str(out), "--temperature", "0.5"]) == 1
+    assert export_main(["--ckpt", str(ckpts["regression"]), "-o", str(out), "--opset", "13"]) == 1
+    err = capsys.readouterr().err
+    assert "checkpoint not found" in err and "classification models only" in err and "opset" in err
+
+
+def test_colorize_cli_with_checkpoint(ckpts: dict[str, Path], tmp_path: Path) -> None:
+    src = tmp_path / "coffee.jpg"
+    Image.fromarray(photo("coffee")).resize((150, 100)).save(src, quality=95)
+    out = tmp_path / "out"
+    args = [str(src), "-o", str(out), "--ckpt", str(ckpts["classification"]), "--size", "64"]
+    assert main([*args, "--temperature", "0.5", "--format", "tiff"]) == 0
+    res = np.asarray(Image.open(out / "coffee.tiff"))
+    inp = np.asarray(Image.open(src))
+    assert res.shape == inp.shape
+    dL = np.abs(skcolor.rgb2lab(res / 255.0)[..., 0] - skcolor.rgb2lab(inp / 255.0)[..., 0])
+    assert dL.mean() < 0.2 and dL.max() < 1.0
+    assert main([str(src), "-o", str(out), "--ckpt", str(ckpts["regression"]), "--temperature", "0.5"]) == 1
+
+
+def test_onnx_path_never_imports_torch(onnx_models: dict[str, Path], tmp_path: Path) -> None:
+    Image.fromarray(photo("astronaut", (120, 90))).save(tmp_path / "a.png")
+    driver = (
+        "import sys, json\n"
+        "from colorization.colorize import main\n"
+        "rc = main(sys.argv[1:])\n"
+        "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules,"
+        " 'lightning': any(m.startswith('lightning') for m in sys.modules)}))\n"
+    )
+    cmd = [
+        sys.executable,
+        "-c",
+        driver,
+        str(tmp_path / "a.png"),
+        "-o",
+        str(tmp_path / "out"),
+        "--onnx",
+        str(onnx_models["classification"]),
+        "--compare",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"rc": 0, "torch": False, "lightning": False}
+    assert Image.open(tmp_path / "out" / "a.png").size == (120, 90)
+
+
+def test_trained_size_is_read_from_the_checkpoint(ckpts: dict[str, Path], tmp_path: Path) -> None:
+    assert Colorizer.from_checkpoint(ckpts["regression"]).size == 256  # not stored: the default
+    ckpt = torch.load(ckpts["regression"], map_location="cpu", weights_only=False)
+    ckpt["datamodule_hyper_parameters"] = {"image_size": 48, "batch_size": 4}
+    torch.save(ckpt, tmp_path / "sized.ckpt")
+    assert Colorizer.from_checkpoint(tmp_path / "sized.ckpt").size == 48
+    assert Colorizer.from_checkpoint(tmp_path / "sized.ckpt", size=64).size == 64
+    path, info = export_onnx(tmp_path / "sized.ckpt", tmp_path / "sized.onnx", check=False)
+    assert info.image_size == 48 and Colorizer.from_onnx(path).size == 48
