@@ -1,3 +1,3 @@
-"""Automatic image colorization: Lab data, three objectives, the networks of the papers, and tools to ship them."""
+"""Automatic image colorization: Lab data, three objectives, the papers' networks, and tools to ship them."""
 
 __version__ = "0.1.0"

@@ -1,0 +1,154 @@
+"""Loggers for a run: W&B online or offline (under the run directory), sweep groups and tags, CSV,
+TensorBoard; and the one line that says how to upload an offline W&B run later."""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+log = logging.getLogger(__name__)
+
+OFFLINE_MODES = ("offline", "dryrun")
+
+
+def wandb_credentials_present() -> bool:
+    """True when W&B can authenticate without asking: WANDB_API_KEY set or the W&B host in ~/.netrc."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    path = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    if not path.is_file():
+        return False
+    try:
+        return netrc.netrc(str(path)).authenticators(host) is not None
+    except (netrc.NetrcParseError, OSError):
+        return False
+
+
+def sweep_info() -> dict[str, Any]:
+    """Multirun facts from Hydra's runtime: whether this is a sweep job, its sweep dir, number, overrides."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return {"multirun": False, "sweep_dir": None, "job_num": None, "overrides": []}
+    hc = HydraConfig.get()
+    overrides = [str(o) for o in hc.overrides.task]
+    multirun = hc.mode == RunMode.MULTIRUN
+    return {
+        "multirun": multirun,
+        "sweep_dir": str(hc.sweep.dir) if multirun else None,
+        "job_num": int(hc.job.num) if multirun and hc.job.get("num") is not None else None,
+        "overrides": overrides,
+    }
+
+
+def group_name(cfg: DictConfig, info: dict[str, Any]) -> str | None:
+    """The W&B group of a sweep: `sweep_name` when set, else `<task>-<sweep dir name>`; None if no sweep."""
+    if cfg.get("sweep_name"):
+        return str(cfg.sweep_name)
+    if info["multirun"] and info["sweep_dir"]:
+        return f"{cfg.get('task_name', 'train')}-{Path(info['sweep_dir']).name}"
+    return None
+
+
+def _short_tag(text: str) -> str:
+    """W&B tags are limited to 64 characters."""
+    return text if len(text) <= 64 else text[:61] + "..."
+
+
+def configure_wandb(cfg: DictConfig) -> bool:
+    """Fill the wandb logger's mode, group, name and tags in `cfg.logger.wandb`; returns True if offline.
+
+    Without credentials (and without an explicit WANDB_MODE) the run goes offline, with WANDB_MODE=offline
+    so that nothing tries the network, and W&B's own console chatter is silenced.
+    """
+    node = OmegaConf.select(cfg, "logger.wandb", default=None)
+    if node is None:
+        return False
+    mode = os.environ.get("WANDB_MODE", "").lower()
+    offline = bool(node.get("offline")) or mode in OFFLINE_MODES
+    if not offline and mode != "online" and not wandb_credentials_present():
+        offline = True
+    if offline:
+        os.environ["WANDB_MODE"] = "offline"
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ.setdefault("WANDB_CONSOLE", "off")
+    if rank_zero_only.rank == 0:
+        import wandb
+
+        wandb.setup()  # applies WANDB_SILENT now, before the logger's settings warn about defaults
+    info = sweep_info()
+    group = group_name(cfg, info)
+    with open_dict(node):
+        node.offline = offline
+        if group and not node.get("group"):
+            node.group = group
+        if info["multirun"] and not node.get("name"):
+            node.name = f"{group}-{info['job_num']}" if group else None
+        tags = [str(t) for t in (node.get("tags") or [])]
+        if info["multirun"]:
+            tags += [o for o in info["overrides"] if not o.startswith("hydra.")]
+        node.tags = sorted({_short_tag(t) for t in tags})
+    return offline
+
+
+def instantiate_loggers(cfg: DictConfig) -> list[Logger]:
+    """Instantiate every `_target_` entry of `cfg.logger` (logger=none gives an empty list)."""
+    loggers: list[Logger] = []
+    node = cfg.get("logger")
+    if not node:
+        return loggers
+    for _, spec in node.items():
+        if isinstance(spec, DictConfig) and "_target_" in spec:
+            loggers.append(instantiate(spec))
+    return loggers
+
+
+def log_run_config(loggers: list[Logger], cfg: DictConfig) -> None:
+    """Send the resolved config, the command-line overrides and the chosen groups to every logger."""
+    if not loggers:
+        return
+    info = sweep_info()
+    params: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    params["overrides"] = info["overrides"]
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        params["choices"] = {
+            k: v for k, v in HydraConfig.get().runtime.choices.items() if not k.startswith("hydra")
+        }
+    for logger in loggers:
+        logger.log_hyperparams(params)
+
+
+def finish_wandb(output_dir: str | Path, offline: bool, quiet: bool = False) -> str | None:
+    """Finish the W&B run (so the next sweep job starts its own) and say once how to upload an offline run."""
+    if "wandb" not in sys.modules:
+        return None
+    import wandb
+
+    run = wandb.run
+    run_dir = Path(run.dir).parent if run is not None else None
+    if run is not None:
+        wandb.finish()
+    if not offline or run_dir is None or not rank_zero_only.rank == 0:
+        return None
+    try:
+        shown = run_dir.relative_to(Path.cwd())
+    except ValueError:
+        shown = run_dir
+    line = f"W&B run logged offline; upload it later with: wandb sync {shown}"
+    if not quiet:
+        print(line, flush=True)
+    return line
