@@ -8,7 +8,8 @@ shorter side resized to --size, square crop). The pipeline adds LabDataModule's 
 in the main process ("the device"), Kornia's horizontal flip and the RGB -> Lab conversion, as in training.
 The target is a ratio of at least 0.9 with 2 workers. On a CPU-only machine the "device" step shares the
 cores with the workers, so the ratio there measures the cost of the Lab conversion itself; the line
-"workers only" isolates the loader's own overhead.
+"workers only" isolates the loader's own overhead. There the DataModule converts on the cores its workers
+leave free (at least one thread), whatever --threads says; --threads sets the rest of the main process.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import kornia
 import numpy as np
 import pytest
 import skimage.color
@@ -23,6 +24,7 @@ from colorization.color import (
     normalize_l,
     rgb_to_lab,
 )
+from colorization.color import lab as lab_module
 
 PHOTOS = ["astronaut", "chelsea", "coffee", "rocket"]
 
@@ -45,7 +47,46 @@ def test_rgb_to_lab_matches_skimage(name: str) -> None:
     img = _photo(name)
     ours = rgb_to_lab(_to_tensor(img))[0].permute(1, 2, 0).numpy()
     ref = skimage.color.rgb2lab(img)  # float64 reference, D65 / 2°
-    np.testing.assert_allclose(ours, ref, atol=2e-2)
+    np.testing.assert_allclose(ours, ref, atol=1e-3)
+    u8 = rgb_to_lab(torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0).contiguous())  # lookup-table path
+    np.testing.assert_allclose(u8[0].permute(1, 2, 0).numpy(), ref, atol=1e-3)
+    L_n, ab_n = lab_batch(_to_tensor(img))
+    np.testing.assert_allclose(L_n[0, 0].numpy() * 100 + 50, ref[..., 0], atol=1e-3)
+    np.testing.assert_allclose(ab_n[0].permute(1, 2, 0).numpy() * 110, ref[..., 1:], atol=1e-3)
+
+
+def _colour_grid(step: int = 4) -> torch.Tensor:
+    """Every step-th value of each channel, plus 255 (a 65³ grid of the 2^24 colours), as uint8 1×3×N×65."""
+    levels = torch.cat([torch.arange(0, 256, step), torch.tensor([255])]).unique()
+    grid = torch.cartesian_prod(levels, levels, levels).to(torch.uint8)  # N×3
+    return grid.t().reshape(1, 3, -1, len(levels)).contiguous()
+
+
+def test_all_colours_match_kornia_and_skimage_within_1e_3() -> None:
+    u8 = _colour_grid()
+    ref = kornia.color.rgb_to_lab(u8.double() / 255)  # the formula we reimplement, in float64
+    sk = skimage.color.rgb2lab(u8[0].permute(1, 2, 0).numpy())
+    for rgb in (u8, u8.float() / 255, u8.double() / 255):
+        lab = rgb_to_lab(rgb)
+        assert (lab.double() - ref).abs().max() < 1e-3, rgb.dtype
+        np.testing.assert_allclose(lab[0].permute(1, 2, 0).double().numpy(), sk, atol=1e-3)
+        L_n, ab_n = lab_batch(rgb)
+        assert L_n.is_contiguous() and ab_n.is_contiguous()
+        assert (denormalize_l(L_n.double()) - ref[:, :1]).abs().max() < 1e-3
+        assert (denormalize_ab(ab_n.double()) - ref[:, 1:]).abs().max() < 1e-3
+    half = rgb_to_lab(u8.half() / 255)  # computed in float32, returned in the input's dtype like Kornia
+    assert half.dtype == torch.float16 and (half.double() - ref).abs().max() < 0.1
+
+
+def test_float_input_is_clamped_and_batches_are_chunked(monkeypatch) -> None:
+    over = torch.tensor([1.2, -0.3, 0.5]).reshape(1, 3, 1, 1)
+    clamped = over.clamp(0, 1)
+    assert torch.allclose(rgb_to_lab(over, check=False), rgb_to_lab(clamped), atol=1e-6)
+    photos = torch.cat([_to_tensor(_photo(name, step=4)[:64, :64]) for name in PHOTOS] * 2)  # 8 images
+    monkeypatch.setattr(lab_module, "_CHUNK_PIXELS", 3 * 64 * 64)  # chunks of 3, 3 and 2 images
+    lab = rgb_to_lab(photos)
+    each = torch.cat([rgb_to_lab(img) for img in photos.unbind(0)])
+    torch.testing.assert_close(lab, each.reshape(lab.shape))
 
 
 @pytest.mark.parametrize("name", PHOTOS)
@@ -93,7 +134,8 @@ def test_lab_batch_and_back() -> None:
     L_n, ab_n = lab_batch(rgb)
     assert L_n.shape == (1, 1, *rgb.shape[-2:]) and ab_n.shape == (1, 2, *rgb.shape[-2:])
     lab = rgb_to_lab(rgb)
-    assert torch.allclose(L_n, (lab[:, :1] - 50) / 100) and torch.allclose(ab_n, lab[:, 1:] / 110)
+    assert torch.allclose(L_n, (lab[:, :1] - 50) / 100, atol=1e-6)
+    assert torch.allclose(ab_n, lab[:, 1:] / 110, atol=1e-6)
     assert torch.allclose(l_ab_to_rgb(L_n, ab_n), rgb, atol=2e-3)
     # predictions out of range are shown, not rejected
     out = l_ab_to_rgb(L_n, ab_n * 5)

@@ -97,6 +97,53 @@ def test_on_after_batch_transfer_augments_only_while_training(synthetic_dm):
         dm.trainer = None
 
 
+def test_training_flip_moves_rgb_l_and_ab_together(synthetic_dm):
+    dm = synthetic_dm
+    raw = next(iter(dm.val_dataloader()))
+    plain = dm.to_lab(raw, train=False)
+    torch.manual_seed(1)
+    flipped = dm.to_lab(raw, train=True)
+    pairs = zip(flipped["rgb"], plain["rgb"], strict=True)
+    mirrored = torch.tensor([not torch.equal(a, b) for a, b in pairs])
+    assert 0 < int(mirrored.sum()) < len(mirrored)  # some images flipped, some not (seeded)
+    for key in ("rgb", "L", "ab"):
+        expected = torch.where(mirrored[:, None, None, None], plain[key].flip(-1), plain[key])
+        torch.testing.assert_close(flipped[key], expected)
+
+
+def test_other_augmenters_get_the_float_image(synthetic_dm, monkeypatch):
+    import kornia.augmentation as K
+
+    dm = synthetic_dm
+    raw = next(iter(dm.val_dataloader()))
+    plain = dm.to_lab(raw, train=False)
+    monkeypatch.setattr(dm, "_augmenter", K.RandomVerticalFlip(p=1.0))
+    flipped = dm.to_lab(raw, train=True)
+    for key in ("rgb", "L", "ab"):
+        torch.testing.assert_close(flipped[key], plain[key].flip(-2), atol=1e-5, rtol=0)
+
+
+def test_conversion_threads_are_restored(synthetic_dm, monkeypatch):
+    from colorization.data import datamodule
+
+    before = torch.get_num_threads()
+    seen = []
+    monkeypatch.setattr(datamodule, "_cpu_count", lambda: 2)
+
+    def fake_lab_batch(rgb: torch.Tensor, check: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        seen.append(torch.get_num_threads())
+        return torch.zeros(len(rgb), 1, *rgb.shape[-2:]), torch.zeros(len(rgb), 2, *rgb.shape[-2:])
+
+    monkeypatch.setattr(datamodule, "lab_batch", fake_lab_batch)
+    torch.set_num_threads(2)
+    try:
+        dm = LabDataModule(synthetic_dm.source, image_size=32, batch_size=8, num_workers=2)
+        dm.to_lab({"rgb": torch.zeros(2, 3, 4, 4, dtype=torch.uint8)})
+        assert seen == [1] and torch.get_num_threads() == 2  # workers on all cores: 1 thread, then restored
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_lightning_fit_sees_lab_batches(synthetic_dm):
     import lightning
 

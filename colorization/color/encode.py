@@ -1,17 +1,23 @@
 """Soft encoding of ab into gamut bins, the class-rebalanced cross-entropy and the annealed-mean decoder.
 
 `soft_encode` finds the exact k nearest bins of every pixel on the batch's device. Rather than all Q
-distances per pixel it looks up a short candidate list for the pixel's 10×10 ab cell: a bin is listed
+distances per pixel it looks up a short candidate list for the pixel's 2×2 ab cell: a bin is listed
 for a cell when its distance to the cell's square is at most R_k, the k-th smallest distance from the
 square's farthest point to any bin. Every point of the square has k bins within R_k, so its k nearest
-bins are always listed: the result is exact for any point set, the grid only makes the lists short.
-Pixels outside the table (or in a cell with a long list) fall back to all Q distances.
+bins are always listed: the result is exact for any point set, the grid only keeps the lists short
+(at most 12 of Zhang's 313 bins for k = 5). The k smallest of the candidates' squared distances are
+then picked by a sorting network of elementwise min/max over int64 keys (the float's bits, then the
+candidate's position), so ties go to the lower bin index exactly as a stable sort over all Q would.
+Pixels outside the table (far out of gamut), in a cell with a long list, or NaN take a fallback over all
+Q bins; detecting them is the only host synchronisation.
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,6 +207,23 @@ def brute_force_knn(pairs: torch.Tensor, points: torch.Tensor, k: int) -> tuple[
     return torch.cat(out_d), torch.cat(out_i)
 
 
+@contextmanager
+def _one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """Run the CPU path on one thread, then restore the count: its ~100 small ops per chunk lose more to a
+    thread pool's barriers than they gain whenever the cores are busy (training beside loader workers).
+    Measured on 2 cores (benchmarks/soft_encode.py): idle, 2 threads were 15-35% faster; under load
+    (loadavg 5), 1 thread took 22 ms (median) against 94 ms, with stalls up to 1.3 s, for 2 threads."""
+    before = torch.get_num_threads()
+    if device.type != "cpu" or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _knn_chunk(
     xa: torch.Tensor, xb: torch.Tensor, table: _Table, k: int, d2_out: torch.Tensor, idx_out: torch.Tensor
 ) -> torch.Tensor:
@@ -243,10 +266,8 @@ def _knn(
     bad = torch.empty(n, dtype=torch.bool, device=xa.device)
     size = _CHUNK_CPU if xa.device.type == "cpu" else _CHUNK_GPU
     for start in range(0, n, size):
-        stop = min(start + size, n)
-        bad[start:stop] = _knn_chunk(
-            xa[start:stop], xb[start:stop], table, k, d2[:, start:stop], idx[:, start:stop]
-        )
+        part = slice(start, min(start + size, n))
+        bad[part] = _knn_chunk(xa[part], xb[part], table, k, d2[:, part], idx[:, part])
     d2 -= d2[:1].clone()
     if n and bool(bad.any()):  # the only host sync: rare pixels far outside the gamut, or NaN
         rows = bad.nonzero().squeeze(1)
@@ -281,7 +302,8 @@ def nearest_bins(ab: torch.Tensor, gamut: ABGamut | torch.Tensor, check: bool = 
     """Index of the exact nearest bin of every ab pair (N×2 → N) or pixel (B×2×H×W → B×H×W)."""
     if check:
         validate_ab(ab if ab.ndim == 4 else ab.t()[None, :, :, None], "ab")
-    nearest = _knn(*_coords(ab), gamut, 1)[1][0]
+    with _one_cpu_thread(ab.device):
+        nearest = _knn(*_coords(ab), gamut, 1)[1][0]
     return nearest if ab.ndim == 2 else nearest.reshape(ab.shape[0], *ab.shape[2:])
 
 
@@ -299,13 +321,14 @@ def soft_encode(
         validate_ab(ab)
     if not isinstance(ab, torch.Tensor) or ab.ndim != 4:
         raise ValueError(f"ab must have shape B×2×H×W (Lab units), got {tuple(getattr(ab, 'shape', ()))}")
-    xa, xb = _coords(ab)
     b, _, h, w = ab.shape
-    rel_d2, idx = _knn(xa, xb, gamut, k)  # k×N, nearest first
-    weights = rel_d2.mul_(-0.5 / (sigma * sigma)).exp_()  # relative to the nearest bin: no underflow to 0/0
-    weights /= weights.sum(0, keepdim=True)
-    indices = idx.reshape(k, b, h, w).transpose(0, 1).contiguous()
-    weights = weights.reshape(k, b, h, w).transpose(0, 1).contiguous()
+    with _one_cpu_thread(ab.device):
+        xa, xb = _coords(ab)
+        rel_d2, idx = _knn(xa, xb, gamut, k)  # k×N, nearest first
+        weights = rel_d2.mul_(-0.5 / (sigma * sigma)).exp_()  # relative to the nearest bin: no 0/0
+        weights /= weights.sum(0, keepdim=True)
+        indices = idx.reshape(k, b, h, w).transpose(0, 1).contiguous()
+        weights = weights.reshape(k, b, h, w).transpose(0, 1).contiguous()
     return indices, weights
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 
@@ -11,6 +12,7 @@ __all__ = ["GRID", "ABGamut", "ColorPrior", "as_points"]
 
 GRID: float = 10.0
 _MIN_MIX = 1e-10  # floor of the prior mixture in the rebalancing weights
+_AB_LIMIT = 200.0  # |a|, |b| beyond this are not Lab units (sRGB stays within about ±128)
 
 # Zhang et al.'s 313 in-gamut bins: for each a (step 10), the b range (inclusive, step 10).
 _ZHANG_B_RANGES: dict[int, tuple[int, int]] = {
@@ -86,19 +88,26 @@ class ABGamut:
         if min_count < 1:
             raise ValueError(f"min_count must be >= 1, got {min_count}")
         batches = [ab_samples] if isinstance(ab_samples, torch.Tensor) else ab_samples
-        counts: dict[tuple[int, int], int] = {}
+        span = int(math.ceil(_AB_LIMIT / grid))  # cells -span..span on each axis
+        side = 2 * span + 1
+        counts = torch.zeros(side * side, dtype=torch.int64)
         for batch in batches:
             pairs = _ab_pairs(batch, "ab_samples")
+            if pairs.numel() == 0:
+                continue
             if not bool(torch.isfinite(pairs).all()):
                 raise ValueError("ab_samples contain NaN or infinite values")
-            cells = torch.round(pairs / grid).long()
-            uniq, cnt = torch.unique(cells, dim=0, return_counts=True)
-            for (a, b), c in zip(uniq.cpu().tolist(), cnt.cpu().tolist(), strict=True):
-                counts[(a, b)] = counts.get((a, b), 0) + c
-        keep = sorted(cell for cell, c in counts.items() if c >= min_count)
-        if not keep:
+            peak = float(pairs.abs().amax())
+            if peak > _AB_LIMIT:
+                raise ValueError(f"ab_samples must be in Lab units (|a|, |b| <= {_AB_LIMIT}), got {peak:.4g}")
+            cells = torch.round(pairs / grid).long() + span
+            flat = cells[:, 0] * side + cells[:, 1]
+            counts += torch.bincount(flat, minlength=side * side).cpu()
+        keep = (counts >= min_count).nonzero().squeeze(1)  # ascending: ordered by a, then b
+        if keep.numel() == 0:
             raise ValueError(f"no ab bin is reached by at least {min_count} samples")
-        return cls(torch.tensor(keep, dtype=torch.float32) * grid)
+        cells = torch.stack([keep // side, keep % side], 1) - span
+        return cls(cells.float() * grid)
 
 
 def as_points(gamut: ABGamut | torch.Tensor) -> torch.Tensor:

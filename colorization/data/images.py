@@ -1,4 +1,7 @@
-"""Decoding of image files to 8-bit RGB with PIL: any mode, EXIF orientation, guards against huge files."""
+"""Decoding of image files to 8-bit RGB for training: JPEG draft decoding, crops, probes, huge-file guards.
+
+Mode decoding, EXIF orientation and the suffix list are colorization.imaging's (shared with colorize).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-)
-"""File suffixes (lower case) that the index looks at; anything else in a folder is ignored silently."""
+from colorization.imaging import IMAGE_SUFFIXES, exif_upright, rgb8_over_white
+from colorization.imaging import is_image_file as is_image_file  # re-exported for index.py and sources.py
+
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES
+"""File suffixes (lower case) the index looks at: colorization.imaging's one list; others are ignored."""
 
 DEFAULT_MAX_PIXELS = 50_000_000
 """Images with more pixels than this are skipped by the index (decoding them would take seconds and GBs)."""
@@ -20,34 +24,10 @@ DEFAULT_MAX_PIXELS = 50_000_000
 GRAY_CHROMA = 6
 """An image is gray when 99% of its thumbnail pixels have max(R,G,B) - min(R,G,B) at most this (of 255)."""
 
+to_rgb = rgb8_over_white
+"""Any PIL mode → 8-bit RGB over white (the name sources.py uses)."""
+
 _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
-
-
-def is_image_file(path: Path) -> bool:
-    """True when the suffix is one the index considers an image."""
-    return path.suffix.lower() in IMAGE_EXTENSIONS
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """Convert any PIL mode to 8-bit RGB: alpha over white, 16-bit and float gray rescaled, CMYK, palette."""
-    mode = img.mode
-    if mode == "RGB":
-        return img
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        arr = np.asarray(img).astype(np.float64)
-        peak = 65535.0 if mode != "I" or arr.max(initial=0) > 255 else 255.0
-        arr = np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, "L").convert("RGB")
-    if mode == "F":
-        arr = np.asarray(img).astype(np.float64)
-        scale = 255.0 if arr.max(initial=0) <= 1.0 else 1.0
-        return Image.fromarray(np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
-    has_alpha = mode in ("RGBA", "LA", "La", "RGBa", "PA") or (mode == "P" and "transparency" in img.info)
-    if has_alpha:
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")
 
 
 def open_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
@@ -61,8 +41,7 @@ def open_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
                 if scale < 1:
                     img.draft("RGB", (max(1, int(w * scale + 0.999)), max(1, int(h * scale + 0.999))))
             img.load()
-            img = ImageOps.exif_transpose(img)
-            return to_rgb(img)
+            return rgb8_over_white(exif_upright(img))
 
 
 def load_square(path: str | Path, size: int) -> np.ndarray:
@@ -132,7 +111,7 @@ def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Probe:
                 if mode in _GRAY_MODES:
                     gray = True
                 else:
-                    img = to_rgb(img)
+                    img = rgb8_over_white(img)
                     img.thumbnail((64, 64))
                     arr = np.asarray(img, dtype=np.int16)
                     chroma = arr.max(axis=2) - arr.min(axis=2)
