@@ -47,7 +47,8 @@ def _assert_exact_knn(ab: torch.Tensor, gamut: ABGamut | torch.Tensor, k: int = 
     got_d2 = np.take_along_axis(all_d2, ours, axis=1)
     # our bins are at the k smallest distances, nearest first (ties may pick either bin)
     np.testing.assert_allclose(got_d2, ref_d2, rtol=1e-5, atol=1e-4)
-    assert (np.diff(got_d2, axis=1) >= -1e-3).all()
+    # float32 distances carry a relative error of ~1e-7 of their size, so ordering is checked to that precision
+    assert (np.diff(got_d2, axis=1) >= -1e-3 - 1e-6 * got_d2[:, 1:]).all()
     assert all(len(set(row)) == k for row in ours[:2000])
     # where the k-th and (k+1)-th distances are apart, the sets agree exactly
     if all_d2.shape[1] > k:
