@@ -37,27 +37,25 @@ from __future__ import annotations
 import argparse
 import glob
 import sys
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from skimage import color as skcolor
+from skimage.color import colorconv
 
 from colorization.errors import ColorizationError
+from colorization.imaging import L_CENT, L_NORM, decode, exif_upright, is_image_file, to_float
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-L_CENT = 50.0
-L_NORM = 100.0
 DEFAULT_SIZE = 256
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "tiff": "TIFF", "tif": "TIFF"}
-ENHANCE_DEFAULTS = (0.8, 0.2, 2.0, 4.0)
+ONNX_HINT = 'pip install "colorization[onnx]"'
 
 Backend = Callable[[np.ndarray], np.ndarray]
 
@@ -103,25 +101,14 @@ class ModelInfo:
 # --------------------------------------------------------------------------- image input / output
 
 
-def _float_from_array(arr: np.ndarray) -> np.ndarray:
-    """Scale an integer or float image array to float32 in [0, 1]."""
-    if arr.dtype == np.bool_:
-        return arr.astype(np.float32)
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / 255.0
-    if arr.dtype == np.uint16:
-        return arr.astype(np.float32) / 65535.0
-    if np.issubdtype(arr.dtype, np.integer):
-        top = 255.0 if arr.max(initial=0) <= 255 else 65535.0
-        return np.clip(arr.astype(np.float32) / top, 0.0, 1.0)
-    if np.issubdtype(arr.dtype, np.floating):
-        arr = arr.astype(np.float32)
-        if not np.isfinite(arr).all():
-            raise ValueError("image contains NaN or infinite values")
-        if arr.min(initial=0.0) < -1e-6 or arr.max(initial=0.0) > 1.0 + 1e-6:
-            raise ValueError("a float image must have values in [0, 1]")
-        return np.clip(arr, 0.0, 1.0)
-    raise ValueError(f"unsupported image dtype {arr.dtype}")
+def require(package: str) -> Any:
+    """Import onnx / onnxruntime, or raise a one-line ColorizationError saying how to install them."""
+    import importlib
+
+    try:
+        return importlib.import_module(package)
+    except ImportError:
+        raise ColorizationError(f"{package} is not installed: {ONNX_HINT}") from None
 
 
 def split_array(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -130,13 +117,13 @@ def split_array(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.ndim == 2:
-        g = _float_from_array(arr)
+        g = to_float(arr)
         return np.repeat(g[..., None], 3, axis=2), None
     if arr.ndim != 3 or arr.shape[2] not in (2, 3, 4):
         raise ValueError(f"expected an H×W, H×W×3 or H×W×4 image, got shape {tuple(arr.shape)}")
     if min(arr.shape[:2]) < 1:
         raise ValueError(f"empty image of shape {tuple(arr.shape)}")
-    f = _float_from_array(arr)
+    f = to_float(arr)
     if arr.shape[2] == 2:
         return np.repeat(f[..., :1], 3, axis=2), f[..., 1]
     if arr.shape[2] == 4:
@@ -146,25 +133,8 @@ def split_array(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 
 def split_pil(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """Split a PIL image of any mode into float32 RGB H×W×3 in [0,1] and alpha H×W (or None)."""
-    mode = image.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        return split_array(np.asarray(image).astype(np.uint16))
-    if mode == "I":
-        arr = np.asarray(image)
-        return split_array(np.clip(arr, 0, 65535).astype(np.uint16 if arr.max(initial=0) > 255 else np.uint8))
-    if mode == "F":
-        arr = np.asarray(image, dtype=np.float32)
-        top = 1.0 if arr.max(initial=0.0) <= 1.0 else (255.0 if arr.max() <= 255.0 else 65535.0)
-        return split_array(np.clip(arr / top, 0.0, 1.0))
-    if mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    elif mode in ("PA", "RGBa", "La"):
-        image = image.convert("RGBA")
-    elif mode in ("1", "L"):
-        image = image.convert("L")
-    elif mode not in ("RGB", "RGBA", "LA"):
-        image = image.convert("RGB")
-    return split_array(np.asarray(image))
+    rgb, alpha = decode(image)
+    return to_float(rgb), None if alpha is None else to_float(alpha)
 
 
 def read_image(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -181,9 +151,11 @@ def read_image(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
             pass
     try:
         with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
+            im = exif_upright(im)
             im.load()
             return split_pil(im)
+    except Image.DecompressionBombError as e:  # a header that declares billions of pixels: never decoded
+        raise ColorizationError(f"cannot read image: too large ({str(e).split('pixels')[0]}pixels)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ColorizationError(f"cannot read image: {first}") from None
@@ -217,18 +189,9 @@ def rgb_to_lab_np(rgb: np.ndarray) -> np.ndarray:
     return skcolor.rgb2lab(rgb.astype(np.float32, copy=False)).astype(np.float32, copy=False)
 
 
-def lab_to_rgb_np(lab: np.ndarray) -> np.ndarray:
-    """CIE Lab float H×W×3 → sRGB float32 in [0,1] (clipped), with scikit-image."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "negative Z values" notes for far out-of-gamut ab
-        return skcolor.lab2rgb(lab.astype(np.float32, copy=False)).astype(np.float32, copy=False)
-
-
-_D65_WHITE = np.array([0.95047, 1.0, 1.08883], dtype=np.float32)  # the white point of skimage and Kornia
-_XYZ_FROM_RGB = np.array(  # sRGB primaries (IEC 61966-2-1), the matrix scikit-image uses
-    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
-)
-_RGB_FROM_XYZ = np.linalg.inv(_XYZ_FROM_RGB).astype(np.float32)
+# The sRGB primaries and D65 white of scikit-image's rgb2lab, which Kornia (used in training) shares.
+_D65_WHITE = colorconv.xyz_tristimulus_values(illuminant="D65", observer="2").astype(np.float32)
+_RGB_FROM_XYZ = colorconv.rgb_from_xyz.astype(np.float32)
 
 
 def _finv(f: np.ndarray) -> np.ndarray:
@@ -326,27 +289,41 @@ def _size_multiple(*modules: Any) -> int:
     return best
 
 
-def _trained_size(module: Any, path: str | Path) -> int | None:
-    """The image size the model was trained at, from the module's or the datamodule's saved hparams."""
-    v = dict(getattr(module, "hparams", {}) or {}).get("image_size")
-    if isinstance(v, int) and v > 0:
-        return v
+def trained_size(path: str | Path) -> int | None:
+    """The image size the model was trained at: the DataModule's hparams Lightning saves in the checkpoint.
+
+    ``LabDataModule`` calls ``save_hyperparameters()``, so every checkpoint that ``trainer.fit`` writes
+    holds ``checkpoint["datamodule_hyper_parameters"]["image_size"]``; None when it is not there.
+    """
     import torch
 
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception:  # noqa: BLE001 - the size is optional information
+        size = ckpt["datamodule_hyper_parameters"]["image_size"]
+    except Exception:  # noqa: BLE001 - the size is optional information (None: --size or the default)
         return None
-    if not isinstance(ckpt, dict):
-        return None
-    for holder in (ckpt, ckpt.get("datamodule_hyper_parameters") or {}, ckpt.get("hyper_parameters") or {}):
-        try:
-            v = holder.get("image_size")
-        except AttributeError:
-            continue
-        if isinstance(v, int) and v > 0:
-            return v
-    return None
+    return int(size) if isinstance(size, int) and size > 0 else None
+
+
+def torch_device(device: str) -> torch.device:
+    """Check a --device string against this machine: a one-line ColorizationError instead of a traceback."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ColorizationError(f"--device {device!r} is not a device (use cpu, cuda, cuda:N, mps)") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ColorizationError(f"--device {device}: no CUDA GPU is available here (use --device cpu)")
+        if dev.index is not None and dev.index >= count:
+            raise ColorizationError(f"--device {device}: this machine has {count} CUDA device(s)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ColorizationError(f"--device {device}: MPS is not available here (use --device cpu)")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ColorizationError(f"--device {device} is not supported (use cpu, cuda, cuda:N or mps)")
+    return dev
 
 
 def load_model(
@@ -356,11 +333,10 @@ def load_model(
     path = Path(ckpt)
     if not path.is_file():
         raise ColorizationError(f"checkpoint not found: {path}")
-    import torch
-
+    dev = torch_device(device)
     from colorization.objectives import load_checkpoint
 
-    module = load_checkpoint(str(path), map_location=torch.device(device))
+    module = load_checkpoint(str(path), map_location=dev)
     objective = _objective_name(module)
     hp = dict(getattr(module, "hparams", {}) or {})
     if temperature is not None:
@@ -370,13 +346,13 @@ def load_model(
             )
         if not temperature > 0:
             raise ColorizationError(f"--temperature must be > 0, got {temperature}")
-    model = module.inference_model(temperature=temperature).to(device).eval()
+    model = module.inference_model(temperature=temperature).to(dev).eval()
     t_used = getattr(model, "temperature", None) if objective == "classification" else None
     if objective == "classification" and t_used is None:
         t_used = temperature if temperature is not None else hp.get("temperature")
     info = ModelInfo(
         objective=objective,
-        image_size=_trained_size(module, path),
+        image_size=trained_size(path),
         size_multiple=_size_multiple(module, model),
         temperature=t_used,
         source=str(path),
@@ -393,7 +369,7 @@ class TorchBackend:
         if threads:
             torch.set_num_threads(threads)
         self.torch = torch
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         self.model = model.to(self.device).eval()
 
     def __call__(self, L_n: np.ndarray) -> np.ndarray:
@@ -407,11 +383,10 @@ class OnnxBackend:
     """Run an exported ONNX model with onnxruntime (no torch), reading its metadata."""
 
     def __init__(self, path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         path = Path(path)
         if not path.is_file():
             raise ColorizationError(f"ONNX model not found: {path}")
+        ort = require("onnxruntime")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # One run per image, then numpy work: idle ORT threads must not spin and steal those cores.
@@ -453,7 +428,6 @@ class Colorizer:
         size: int | None = None,
         keep_aspect: bool = False,
         enhance: Sequence[float] | None = None,
-        preserve_lightness: bool = True,
     ) -> None:
         if size is not None and size < 1:
             raise ColorizationError(f"--size must be a positive number of pixels, got {size}")
@@ -470,7 +444,6 @@ class Colorizer:
         if enhance is not None and len(enhance) != 4:
             raise ValueError("enhance takes four numbers: w c alpha beta")
         self.enhance = tuple(float(v) for v in enhance) if enhance is not None else None
-        self.preserve_lightness = preserve_lightness
 
     @classmethod
     def from_checkpoint(
@@ -552,12 +525,12 @@ class Colorizer:
         ab = self.predict_ab(L)
         lab[..., 1] = ab[0]
         lab[..., 2] = ab[1]
-        out = fit_to_gamut(lab) if self.preserve_lightness else lab_to_rgb_np(lab)
+        out = fit_to_gamut(lab)
         if self.enhance is not None:
             out = enhance_saturation_np(out, *self.enhance)
             lab2 = rgb_to_lab_np(out)
             lab2[..., 0] = L  # chroma only: the lightness stays the input's
-            out = fit_to_gamut(lab2) if self.preserve_lightness else lab_to_rgb_np(lab2)
+            out = fit_to_gamut(lab2)
         return out
 
     def colorize(self, image: Image.Image | np.ndarray | str | Path) -> Image.Image | np.ndarray:
@@ -602,7 +575,7 @@ def collect_inputs(specs: Iterable[str]) -> tuple[list[tuple[Path, Path]], list[
     for spec in specs:
         p = Path(spec)
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            files = sorted(f for f in p.rglob("*") if f.is_file() and is_image_file(f))
             if not files:
                 problems.append(f"{spec}: no images found in folder")
             for f in files:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from colorization.colorize import DEFAULT_SIZE, ModelInfo, load_model
+from colorization.colorize import DEFAULT_SIZE, ModelInfo, load_model, require
 from colorization.errors import ColorizationError
 
 MIN_OPSET = 17
@@ -38,8 +38,9 @@ def export_model(
     atol: float = 1e-3,
 ) -> Path:
     """Export a torch module (L_n → ab) to ONNX with dynamic batch/H/W and the info as metadata."""
-    import onnx
-
+    onnx = require("onnx")
+    if check:
+        require("onnxruntime")  # before exporting: no half-checked file is left behind
     if opset < MIN_OPSET:
         raise ColorizationError(f"--opset must be at least {MIN_OPSET}, got {opset}")
     output = Path(output)
@@ -86,8 +87,7 @@ def export_model(
 
 def check_parity(model: torch.nn.Module, onnx_path: str | Path, shape: tuple[int, int, int, int]) -> float:
     """Max |ab_onnx - ab_torch| on a random normalised-L input of `shape` (also tests dynamic axes)."""
-    import onnxruntime as ort
-
+    ort = require("onnxruntime")
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(shape, generator=gen) - 0.5
     with torch.inference_mode():

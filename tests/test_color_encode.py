@@ -37,9 +37,11 @@ def _numpy_knn(ab: torch.Tensor, points: torch.Tensor, k: int) -> tuple[np.ndarr
     return np.sort(d2, axis=1)[:, :k], d2
 
 
-def _assert_exact_knn(ab: torch.Tensor, gamut: ABGamut | torch.Tensor, k: int = 5) -> None:
+def _assert_exact_knn(
+    ab: torch.Tensor, gamut: ABGamut | torch.Tensor, k: int = 5, check: bool = True
+) -> None:
     points = gamut.points if isinstance(gamut, ABGamut) else gamut
-    idx, w = soft_encode(ab, gamut, k=k)
+    idx, w = soft_encode(ab, gamut, k=k, check=check)
     b, _, h, wd = ab.shape
     assert idx.shape == (b, k, h, wd) and w.shape == (b, k, h, wd) and idx.dtype == torch.long
     ref_d2, all_d2 = _numpy_knn(ab, points, k)
@@ -47,7 +49,7 @@ def _assert_exact_knn(ab: torch.Tensor, gamut: ABGamut | torch.Tensor, k: int = 
     got_d2 = np.take_along_axis(all_d2, ours, axis=1)
     # our bins are at the k smallest distances, nearest first (ties may pick either bin)
     np.testing.assert_allclose(got_d2, ref_d2, rtol=1e-5, atol=1e-4)
-    # float32 distances carry a relative error of ~1e-7 of their size, so ordering is checked to that precision
+    # float32 distances carry a relative error of ~1e-7 of their size: ordering is checked to that precision
     assert (np.diff(got_d2, axis=1) >= -1e-3 - 1e-6 * got_d2[:, 1:]).all()
     assert all(len(set(row)) == k for row in ours[:2000])
     # where the k-th and (k+1)-th distances are apart, the sets agree exactly
@@ -60,9 +62,10 @@ def _assert_exact_knn(ab: torch.Tensor, gamut: ABGamut | torch.Tensor, k: int = 
     pairs = ab.permute(0, 2, 3, 1).reshape(-1, 2).float()
     _, bf = brute_force_knn(pairs, points.float(), k)
     assert torch.equal(idx.permute(0, 2, 3, 1).reshape(-1, k), bf)
-    # weights: Gaussian of the distance, normalised
+    # weights: Gaussian of each returned bin's (float64) distance, normalised; taken per returned bin, so
+    # that bins tied to float32 precision (hypothesis finds bins 1e-5 apart) may come in either order
     sigma = 5.0
-    ref_w = np.exp(-(ref_d2 - ref_d2[:, :1]) / (2 * sigma**2))
+    ref_w = np.exp(-(got_d2 - got_d2.min(1, keepdims=True)) / (2 * sigma**2))
     ref_w /= ref_w.sum(1, keepdims=True)
     np.testing.assert_allclose(w.permute(0, 2, 3, 1).reshape(-1, k).numpy(), ref_w, atol=1e-5)
     assert torch.allclose(w.sum(1), torch.ones(()), atol=1e-6)
@@ -84,7 +87,7 @@ def test_out_of_gamut_and_far_values() -> None:
     torch.manual_seed(1)
     ab = (torch.rand(2, 2, 20, 20) - 0.5) * 300  # beyond the table's ±135 and the gamut
     ab[0, :, 0, :4] = torch.tensor([[1e4, -1e4, 3e5, 0.0], [0.0, 1e4, -3e5, -500.0]])
-    _assert_exact_knn(ab, ZHANG)
+    _assert_exact_knn(ab, ZHANG, check=False)  # beyond Lab units: only with the range check opted out
 
 
 def test_ties_on_grid_points_and_midpoints() -> None:
@@ -148,8 +151,15 @@ def test_bad_input_is_a_value_error() -> None:
     nan[0, 1, 2, 2] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         soft_encode(nan, ZHANG)
+    with pytest.raises(ValueError, match="Lab units"):  # the range check is on by default
+        soft_encode(torch.full((1, 2, 2, 2), 500.0), ZHANG)
     with pytest.raises(ValueError, match="Lab units"):
-        soft_encode(torch.full((1, 2, 2, 2), 500.0), ZHANG, check=True)
+        nearest_bins(torch.full((1, 2, 2, 2), 500.0), ZHANG)
+    with pytest.raises(ValueError, match="B×2×H×W"):  # shapes are checked even with check=False
+        soft_encode(torch.zeros(1, 3, 4, 4), ZHANG, check=False)
+    # an explicit opt-out (the training loop's) skips the value checks and still encodes exactly
+    far, _ = soft_encode(torch.full((1, 2, 2, 2), 500.0), ZHANG, check=False)
+    assert torch.equal(far[:, 0], nearest_bins(torch.full((1, 2, 2, 2), 500.0), ZHANG, check=False))
     with pytest.raises(ValueError, match="k must"):
         soft_encode(torch.zeros(1, 2, 2, 2), ZHANG, k=400)
     with pytest.raises(ValueError, match="sigma"):
@@ -182,6 +192,37 @@ def test_loss_rejects_mismatched_shapes() -> None:
         rebalanced_cross_entropy(torch.randn(1, 313, 8, 8), idx, w)
     with pytest.raises(ValueError):
         rebalanced_cross_entropy(torch.randn(1, 313, 4, 4), idx, w, class_weights=torch.ones(10))
+
+
+def test_loss_rejects_bad_values_by_default() -> None:
+    idx, w = soft_encode(torch.full((1, 2, 4, 4), 30.0), ZHANG)  # Zhang indices, up to 312
+    assert int(idx.max()) >= 10
+    with pytest.raises(ValueError, match=r"indices must lie in \[0, Q=10\)"):  # not a bare RuntimeError
+        rebalanced_cross_entropy(torch.randn(1, 10, 4, 4), idx, w)
+    with pytest.raises(ValueError, match="k=5 target bins"):  # a shape check: always on
+        rebalanced_cross_entropy(torch.randn(1, 3, 4, 4), idx, w, check=False)
+    with pytest.raises(ValueError, match="long"):
+        rebalanced_cross_entropy(torch.randn(1, 313, 4, 4), idx.int(), w, check=False)
+    nan = torch.randn(1, 313, 4, 4)
+    nan[0, 7, 1, 2] = float("nan")
+    with pytest.raises(ValueError, match="logits contain NaN"):
+        rebalanced_cross_entropy(nan, idx, w)
+    bad_w = w.clone()
+    bad_w[0, 0, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match="weights contain NaN"):
+        rebalanced_cross_entropy(torch.randn(1, 313, 4, 4), idx, bad_w)
+    # the hot path opts out: NaN logits then give a NaN loss, no check and no host sync
+    assert torch.isnan(rebalanced_cross_entropy(nan, idx, w, check=False))
+
+
+def test_annealed_mean_rejects_nan_logits_by_default() -> None:
+    nan = torch.zeros(1, 313, 2, 2)
+    nan[0, 3, 1, 1] = float("nan")
+    with pytest.raises(ValueError, match="logits contain NaN"):
+        annealed_mean(nan, ZHANG)
+    with pytest.raises(ValueError, match="logits contain NaN"):
+        annealed_mean(nan.clone().fill_(float("-inf")), ZHANG.points)
+    assert torch.isnan(annealed_mean(nan, ZHANG, check=False)).any()
 
 
 def test_annealed_mean_t1_is_the_mean() -> None:

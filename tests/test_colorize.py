@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +19,15 @@ from colorization.colorize import (
     ModelInfo,
     collect_inputs,
     enhance_saturation_np,
+    fit_to_gamut,
     main,
     read_image,
+    rgb_to_lab_np,
     split_array,
 )
 from colorization.errors import ColorizationError
 from colorization.export import export_model
+from colorization.imaging import IMAGE_SUFFIXES, L_CENT, L_NORM
 
 
 class StandIn(nn.Module):
@@ -172,10 +177,110 @@ def test_enhance_changes_chroma_not_lightness(colorizer: Colorizer) -> None:
 
 
 def test_numpy_lab_agrees_with_the_training_conversion() -> None:
-    rgb_to_lab = pytest.importorskip("colorization.color").rgb_to_lab
+    color = pytest.importorskip("colorization.color")
     rgb = np.asarray(astronaut((64, 48))).astype(np.float32) / 255.0
-    ref = rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
-    assert np.abs(skcolor.rgb2lab(rgb) - ref).max() < 0.05
+    lab_ref = color.rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None])
+    lab = rgb_to_lab_np(rgb)
+    assert np.abs(lab - lab_ref[0].permute(1, 2, 0).numpy()).max() < 0.05
+    # Lab → RGB of the torch-free path (gamut fit) equals the torch conversion for in-gamut colours
+    back = color.lab_to_rgb(torch.from_numpy(lab).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    assert np.abs(fit_to_gamut(lab) - back).max() < 1e-3
+    # and the torch-free path normalises L as the networks were trained
+    L_n = color.normalize_l(torch.tensor([0.0, 37.5, 100.0]))
+    assert np.allclose((np.array([0.0, 37.5, 100.0]) - L_CENT) / L_NORM, L_n.numpy())
+
+
+def test_image_suffixes_are_one_list_for_training_and_colorize(tmp_path: Path) -> None:
+    from colorization.data.images import IMAGE_EXTENSIONS, is_image_file
+
+    assert IMAGE_EXTENSIONS is IMAGE_SUFFIXES
+    for suffix in sorted(IMAGE_SUFFIXES):
+        (tmp_path / f"x{suffix.replace('.', '_')}{suffix.upper()}").write_bytes(b"")
+    (tmp_path / "notes.txt").write_bytes(b"")
+    found, _ = collect_inputs([str(tmp_path)])
+    assert len(found) == len(IMAGE_SUFFIXES) and all(is_image_file(p) for p, _ in found)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "RGBA", "LA", "P", "CMYK", "F", "1"])
+def test_decoding_matches_the_training_loader(tmp_path: Path, mode: str) -> None:
+    from colorization.data.images import to_rgb
+
+    rgb = np.asarray(astronaut((24, 16)))
+    gray = rgb.mean(axis=2)
+    alpha = (np.arange(16 * 24) % 256).astype(np.uint8).reshape(16, 24)
+    img = {
+        "I;16": lambda: Image.fromarray((gray * 257).astype(np.uint16)),
+        "RGBA": lambda: Image.fromarray(np.dstack([rgb, alpha]), "RGBA"),
+        "LA": lambda: Image.fromarray(np.dstack([gray.astype(np.uint8), alpha]), "LA"),
+        "P": lambda: Image.fromarray(rgb).convert("P"),
+        "CMYK": lambda: Image.fromarray(rgb).convert("CMYK"),
+        "F": lambda: Image.fromarray((gray / 255.0).astype(np.float32), "F"),
+        "1": lambda: Image.fromarray(gray > 128),
+    }[mode]()
+    assert img.mode == mode
+    from colorization.colorize import split_pil
+
+    ours, a = split_pil(img)
+    assert (a is not None) == (mode in ("RGBA", "LA"))
+    if a is not None:
+        assert np.array_equal((a * 255).round(), alpha)
+        ours = ours * a[..., None] + (1 - a[..., None])  # training composites over white
+    train = np.asarray(to_rgb(img), dtype=np.float32) / 255.0
+    assert np.abs(ours - train).max() <= 1.01 / 255
+
+
+def _png_bomb(width: int = 20000, height: int = 20000) -> bytes:
+    """A tiny PNG whose header declares width×height pixels (PIL refuses it before decoding)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+def test_decompression_bomb_is_one_failure_not_an_abort(
+    tmp_path: Path, onnx_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "bomb.png").write_bytes(_png_bomb())
+    astronaut((40, 30)).save(src / "good.png")
+    with pytest.raises(ColorizationError, match="too large"):
+        read_image(src / "bomb.png")
+    assert main([str(src), "-o", str(tmp_path / "out"), "--onnx", str(onnx_model)]) == 0
+    err = capsys.readouterr().err
+    assert "1 colorized" in err and "1 failed" in err and "Traceback" not in err
+    assert [line for line in err.splitlines() if "bomb.png" in line and "too large" in line]
+    assert (tmp_path / "out" / "good.png").is_file()
+
+
+def test_bad_device_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ColorizationError, match="not a device"):
+        Colorizer.from_module(StandIn(), device="foo")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ColorizationError, match="no CUDA GPU"):
+        Colorizer.from_module(StandIn(), device="cuda")
+
+
+def test_missing_onnx_packages_say_how_to_install(
+    tmp_path: Path, onnx_model: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` raise ImportError
+    hint = r'is not installed: pip install "colorization\[onnx\]"'
+    with pytest.raises(ColorizationError, match="onnxruntime " + hint):
+        Colorizer.from_onnx(onnx_model)
+    astronaut((40, 30)).save(tmp_path / "a.png")
+    assert main([str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--onnx", str(onnx_model)]) == 1
+    err = capsys.readouterr().err
+    assert 'pip install "colorization[onnx]"' in err and "Traceback" not in err
+    info = ModelInfo(size_multiple=4, image_size=16)
+    with pytest.raises(ColorizationError, match="onnxruntime is not installed"):
+        export_model(StandIn(), tmp_path / "m.onnx", info)
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ColorizationError, match="^onnx " + hint):
+        export_model(StandIn(), tmp_path / "m.onnx", info, check=False)
 
 
 def test_collect_inputs_files_folders_globs(tmp_path: Path) -> None:
@@ -266,8 +371,6 @@ def test_cli_failures_and_exit_codes(
 
 
 def test_fit_to_gamut_equals_plain_conversion_in_gamut_and_keeps_lightness_outside() -> None:
-    from colorization.colorize import fit_to_gamut
-
     lab = skcolor.rgb2lab(np.asarray(astronaut((64, 48))) / 255.0).astype(np.float32)
     assert np.abs(fit_to_gamut(lab) - skcolor.lab2rgb(lab)).max() < 2e-4
     rng = np.random.default_rng(0)

@@ -298,6 +298,25 @@ def test_samples_source_is_deterministic_and_offline(tmp_path):
     assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".images.tmp")]
 
 
+def test_samples_are_photographs_only_and_an_old_folder_is_regenerated(tmp_path):
+    """skimage's logo (a graphic with alpha) is no photograph: dropped; a folder made with it is redone."""
+    import json
+
+    from colorization.data.sources import SAMPLE_PHOTOS, sample_photos
+
+    assert "logo" not in SAMPLE_PHOTOS and not any(k.startswith("logo") for k in sample_photos())
+    src = Samples(tmp_path, count=40, size=16)
+    # a folder from the previous version: logo crops among the files, a manifest without a photo list
+    src.image_root.mkdir(parents=True)
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(src.image_root / "logo_0008.jpg")
+    old = {"count": 40, "size": 16, "seed": 0, "version": 1, "min_scale": 0.2, "max_scale": 0.6}
+    src._manifest.write_text(json.dumps(old))
+    assert not src.ready()
+    src.prepare()
+    files = [p.name for p in src.image_root.iterdir()]
+    assert src.ready() and len(files) == 40 and not [f for f in files if f.startswith("logo")]
+
+
 def test_synthetic_scenes(tmp_path):
     rgb, mask = synthetic_scene(5, 48)
     rgb2, mask2 = synthetic_scene(5, 48)
@@ -323,28 +342,84 @@ def test_synthetic_scenes(tmp_path):
 SOURCES = ["samples", "synthetic", "folder", "cats", "mirflickr", "imagenet", "intel", "fruits", "landscapes"]
 
 
+def _data_node(name: str, data_dir: Path, overrides: tuple[str, ...] = ()):
+    """The data node as Hydra composes it for `python train.py data=name ...` (demo presets left out)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF.parent), version_base="1.3"):
+        cfg = compose("train", overrides=[f"data={name}", f"paths.data_dir={data_dir}", "~demo", *overrides])
+    return cfg.data
+
+
 @pytest.mark.parametrize("name", [*SOURCES, "animals"])
 def test_every_data_config_instantiates(name, tmp_path):
     from hydra.utils import instantiate
-    from omegaconf import OmegaConf
 
-    data = OmegaConf.load(CONF / f"{name}.yaml")
-    cfg = OmegaConf.create({"paths": {"data_dir": str(tmp_path)}, "data": data})
-    dm = instantiate(cfg.data)
+    dm = instantiate(_data_node(name, tmp_path))
     assert isinstance(dm, LabDataModule) and dm.source.name == name
     assert dm.source.root == tmp_path / name
-    cfg.data.root = str(tmp_path / "elsewhere")
-    cfg.data.image_size = 48
-    dm = instantiate(cfg.data)
+    assert dm.prior_max_images is None  # the prior streams every training image by default
+    # the command-line overrides of the README still reach the DataModule and its source
+    overrides = ("data.root=" + str(tmp_path / "elsewhere"), "data.image_size=48", "data.batch_size=3",
+                 "data.num_workers=1", "data.prior_max_images=50")
+    dm = instantiate(_data_node(name, tmp_path, overrides))
     assert dm.source.root == tmp_path / "elsewhere" and dm.image_size == 48
+    assert (dm.batch_size, dm.num_workers, dm.prior_max_images) == (3, 1, 50)
 
 
-def test_samples_config_defaults_suit_a_cpu_run():
+def test_data_configs_share_one_base():
+    """Each data option lists conf/data/base/lab.yaml and repeats none of its values."""
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.load(CONF / "samples.yaml")
+    base = OmegaConf.to_container(OmegaConf.load(CONF / "base" / "lab.yaml"))
+    assert base["_target_"] == "colorization.data.LabDataModule" and base["prior_max_images"] is None
+    for name in [*SOURCES, "animals"]:
+        own = OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"))
+        assert own.pop("defaults") == ["base/lab@_here_", "_self_"], name
+        repeated = [k for k, v in own.items() if k in base and base[k] == v and k not in ("root", "source")]
+        assert not repeated, f"{name}.yaml repeats base keys {repeated}"
+        assert "source" in own and "_target_" in own["source"] and "root" in own, name
+
+
+def test_samples_config_defaults_suit_a_cpu_run(tmp_path):
+    cfg = _data_node("samples", tmp_path)
     assert cfg.image_size <= 96 and cfg.batch_size <= 32 and cfg.num_workers <= 2
-    assert OmegaConf.load(CONF / "intel.yaml").image_size == 150
+    assert _data_node("intel", tmp_path).image_size == 150
+
+
+def test_prior_defaults_to_every_training_image(synthetic_dm):
+    import inspect
+
+    assert inspect.signature(LabDataModule).parameters["prior_max_images"].default is None
+    seen = sum(len(ab) for ab in synthetic_dm._train_batches("prior"))
+    assert seen == len(synthetic_dm.splits["train"]) > 0
+
+
+def test_checkpoints_carry_the_datamodule_hyperparameters(tmp_path):
+    """The colorize tool reads checkpoint["datamodule_hyper_parameters"]["image_size"]."""
+    import lightning
+    from omegaconf import OmegaConf
+
+    from colorization.objectives import RegressionModule
+
+    source = Synthetic(tmp_path / "syn", count=24, size=32)
+    crop = OmegaConf.create([0.6, 1.0])  # as Hydra passes it: a ListConfig
+    dm = LabDataModule(source, image_size=24, batch_size=4, num_workers=0, crop_scale=crop)
+    net = {"_target_": "colorization.nets.BaselineCNN", "variant": "small7", "width": 0.25}
+    model = RegressionModule(net, perceptual_metrics=False)
+    ckpt_dir = tmp_path / "ckpt"
+    trainer = lightning.Trainer(
+        max_steps=1, limit_val_batches=0, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        accelerator="cpu", default_root_dir=tmp_path,
+        callbacks=[lightning.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, save_last=True)],
+    )
+    trainer.fit(model, datamodule=dm)
+    files = sorted(ckpt_dir.glob("*.ckpt"))
+    assert files
+    for f in files:
+        hp = torch.load(f, map_location="cpu", weights_only=True)["datamodule_hyper_parameters"]
+        assert hp["image_size"] == 24 and hp["batch_size"] == 4 and hp["root"] == str(tmp_path / "syn")
+        assert list(hp["crop_scale"]) == [0.6, 1.0] and "source" not in hp
 
 
 def test_cats_keep_only_cats(tmp_path):

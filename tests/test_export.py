@@ -180,12 +180,51 @@ def test_onnx_path_never_imports_torch(onnx_models: dict[str, Path], tmp_path: P
     assert Image.open(tmp_path / "out" / "a.png").size == (120, 90)
 
 
-def test_trained_size_is_read_from_the_checkpoint(ckpts: dict[str, Path], tmp_path: Path) -> None:
-    assert Colorizer.from_checkpoint(ckpts["regression"]).size == 256  # not stored: the default
-    ckpt = torch.load(ckpts["regression"], map_location="cpu", weights_only=False)
-    ckpt["datamodule_hyper_parameters"] = {"image_size": 48, "batch_size": 4}
-    torch.save(ckpt, tmp_path / "sized.ckpt")
-    assert Colorizer.from_checkpoint(tmp_path / "sized.ckpt").size == 48
-    assert Colorizer.from_checkpoint(tmp_path / "sized.ckpt", size=64).size == 64
-    path, info = export_onnx(tmp_path / "sized.ckpt", tmp_path / "sized.onnx", check=False)
-    assert info.image_size == 48 and Colorizer.from_onnx(path).size == 48
+def test_trained_size_comes_from_the_datamodule_saved_by_fit(tmp_path: Path) -> None:
+    """A checkpoint written by Trainer.fit with a real LabDataModule carries the size it was trained at."""
+    LabDataModule = pytest.importorskip("colorization.data").LabDataModule
+    dm = LabDataModule(
+        "synthetic", root=tmp_path / "syn", image_size=32, batch_size=4, num_workers=0, count=16, size=40
+    )
+    module = objectives.RegressionModule(net=NET, perceptual_metrics=False, rebalanced_auc=False)
+    trainer = pl.Trainer(
+        max_steps=1,
+        max_epochs=1,
+        limit_val_batches=0,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        devices=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(module, datamodule=dm)
+    ckpt = Path(trainer.checkpoint_callback.last_model_path or trainer.checkpoint_callback.best_model_path)
+    assert ckpt.is_file()
+    assert Colorizer.from_checkpoint(ckpt).size == 32  # the trained size, not the default 256
+    assert Colorizer.from_checkpoint(ckpt, size=64).size == 64  # --size overrides it
+    path, info = export_onnx(ckpt, tmp_path / "sized.onnx", check=False)
+    assert info.image_size == 32 and Colorizer.from_onnx(path).size == 32
+
+
+def test_size_defaults_to_256_when_the_checkpoint_does_not_say(ckpts: dict[str, Path]) -> None:
+    assert Colorizer.from_checkpoint(ckpts["regression"]).size == 256  # fit without a DataModule
+
+
+def test_bad_device_is_one_line(
+    ckpts: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    Image.fromarray(photo("coffee", (40, 30))).save(tmp_path / "c.png")
+    args = [str(tmp_path / "c.png"), "-o", str(tmp_path / "out"), "--ckpt", str(ckpts["regression"])]
+    assert main([*args, "--device", "foo"]) == 1
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main([*args, "--device", "cuda"]) == 1
+    assert main([*args, "--device", "cuda:1"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 3
+    assert "'foo' is not a device" in err and err.count("no CUDA GPU is available") == 2

@@ -40,6 +40,7 @@ class ABGamut:
     """A set of Q ab bin centres (Q×2, Lab units); bin q is the q-th row of `.points`."""
 
     def __init__(self, points: torch.Tensor) -> None:
+        """Keep the bin centres as a float Q×2 tensor; ValueError when empty, not Q×2 or not finite."""
         points = torch.as_tensor(points)
         if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] < 1:
             raise ValueError(f"gamut points must be a non-empty Q×2 tensor, got {tuple(points.shape)}")
@@ -50,9 +51,11 @@ class ABGamut:
         self._cache: dict = {}  # per (device, k): the nearest-bin lookup table of colorization.color.encode
 
     def __len__(self) -> int:
+        """Q, the number of bins."""
         return int(self.points.shape[0])
 
     def __repr__(self) -> str:
+        """Bin count and device, for logs."""
         return f"ABGamut(Q={len(self)}, device={self.points.device})"
 
     @property
@@ -127,6 +130,7 @@ class ColorPrior:
     """
 
     def __init__(self, gamut: ABGamut | torch.Tensor, sigma: float = 5.0) -> None:
+        """An empty histogram over gamut's bins, to be smoothed with a Gaussian of sigma (Lab units)."""
         if sigma < 0:
             raise ValueError(f"sigma must be >= 0, got {sigma}")
         self.gamut = gamut if isinstance(gamut, ABGamut) else ABGamut(as_points(gamut))
@@ -135,7 +139,12 @@ class ColorPrior:
         self._probs: torch.Tensor | None = None
 
     def __len__(self) -> int:
+        """Q, the number of bins of the gamut."""
         return len(self.gamut)
+
+    def __repr__(self) -> str:
+        """Bin count, pixels seen and smoothing, for logs."""
+        return f"ColorPrior(Q={len(self)}, pixels={int(self.counts.sum())}, sigma={self.sigma:g})"
 
     def update(self, ab: torch.Tensor) -> ColorPrior:
         """Add a batch of ab values (B×2×H×W, 2×H×W or N×2, Lab units) to the histogram; returns self."""

@@ -128,7 +128,7 @@ class LabDataModule(LightningDataModule):
         drop_gray: bool = True,
         pin_memory: bool | None = None,
         persistent_workers: bool | None = None,
-        prior_max_images: int | None = 2000,
+        prior_max_images: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         download: bool = True,
         **source_options: Any,
@@ -140,9 +140,31 @@ class LabDataModule(LightningDataModule):
         flips (Kornia, on the device) for the training split. drop_gray leaves images without chroma out of
         every split (Zhang et al. mask them; in evaluation they would reward gray predictions). pin_memory
         defaults to CUDA availability; persistent_workers to num_workers > 0 (never on with 0 workers).
+        prior_max_images: None (default) computes the prior and gamut over every training image, streamed;
+        N takes a deterministic sample of N. Every argument but the source itself is saved as hyperparameters,
+        so each checkpoint carries ``datamodule_hyper_parameters`` (image_size etc.) for the inference tools.
         """
         super().__init__()
         self.source = _make_source(source, root, source_options)
+        hparams = {
+            "root": str(self.source.root),  # resolved, also when a built source was passed
+            "image_size": image_size,
+            "batch_size": batch_size,
+            "num_workers": num_workers,
+            "val_fraction": val_fraction,
+            "test_fraction": test_fraction,
+            "seed": seed,
+            "augment": augment,
+            "crop_scale": crop_scale,
+            "drop_gray": drop_gray,
+            "pin_memory": pin_memory,
+            "persistent_workers": persistent_workers,
+            "prior_max_images": prior_max_images,
+            "max_pixels": max_pixels,
+            "download": download,
+            **source_options,
+        }
+        self.save_hyperparameters(_plain_values(hparams))
         if image_size < 8:
             raise ConfigError(f"data.image_size must be >= 8, got {image_size}")
         if batch_size < 1:
@@ -191,6 +213,7 @@ class LabDataModule(LightningDataModule):
         return fallback
 
     def _index_cache(self) -> Path:
+        """Path of the cached index of this source's image folder (one file per image root)."""
         try:
             sub = self.source.image_root.relative_to(self.source.root).as_posix()
         except ValueError:
@@ -204,6 +227,7 @@ class LabDataModule(LightningDataModule):
         self._build_index()
 
     def _build_index(self) -> DataIndex:
+        """Build (or refresh from its cache) the index of readable images and keep it on self.index."""
         self.index = build_index(
             self.source.image_root,
             accept=self.source.accept,
@@ -257,6 +281,7 @@ class LabDataModule(LightningDataModule):
     def _loader(
         self, split: str, shuffle: bool, drop_last: bool = False, random_crop: bool | None = None
     ) -> DataLoader:
+        """A DataLoader of one split (test falls back to val when empty); seeded shuffling."""
         data = self.dataset(split, random_crop)
         if len(data) == 0 and split == "test" and self.splits["val"]:
             log.warning("%r has no test images (no test split): testing on val", self.source)
@@ -343,7 +368,7 @@ class LabDataModule(LightningDataModule):
 
     # ------------------------------------------------------- prior and gamut
     def _train_batches(self, what: str, device: torch.device | str | None = None) -> Iterator[torch.Tensor]:
-        """ab (Lab units) of centre crops of at most prior_max_images training images, with a progress bar."""
+        """ab (Lab units) of centre crops of all training images (or prior_max_images), with progress bar."""
         from rich.progress import Progress
 
         paths = self.splits["train"] if self.splits else self.dataset("train").paths
@@ -361,6 +386,7 @@ class LabDataModule(LightningDataModule):
                 yield denormalize_ab(ab_n)
 
     def _cache_key(self, kind: str, extra: bytes = b"") -> Path:
+        """Cache path of a prior or gamut, keyed by training split, image size, sample size and `extra`."""
         if not self.splits:
             self.setup()
         h = hashlib.sha1()
@@ -402,6 +428,16 @@ class LabDataModule(LightningDataModule):
         except OSError as exc:
             log.warning("could not cache the gamut at %s (%s)", path, exc)
         return gamut
+
+
+def _plain_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Hydra's ListConfig/DictConfig values as plain lists and dicts: checkpoints load with weights_only."""
+    from omegaconf import Container, OmegaConf
+
+    return {
+        k: OmegaConf.to_container(v, resolve=True) if isinstance(v, Container) else v
+            for k, v in values.items()
+    }
 
 
 def _stable_key(rel: str) -> str:

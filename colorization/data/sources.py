@@ -117,9 +117,11 @@ class _Generated(Source):
 
     @property
     def _manifest(self) -> Path:
+        """The JSON file that records the parameters the images were generated with."""
         return self.root / f".{self.name}.json"
 
     def _params(self) -> dict:
+        """Generation parameters: any change makes ready() false, so prepare() regenerates."""
         return {"count": self.count, "size": self.size, "seed": self.seed, "version": 1}
 
     def ready(self) -> bool:
@@ -145,6 +147,7 @@ class _Generated(Source):
         self._manifest.write_text(json.dumps(self._params()))
 
     def _generate(self, out: Path) -> None:
+        """Write the images into the empty folder out (subclasses)."""
         raise NotImplementedError
 
 
@@ -157,9 +160,11 @@ SAMPLE_PHOTOS = (
     "hubble_deep_field",
     "retina",
     "stereo_motorcycle",
-    "logo",
 )
-"""scikit-image's bundled colour photos that need no download (cat() is chelsea; lily/eagle/skin download)."""
+"""scikit-image's bundled colour photos that need no download (cat() is chelsea; lily/eagle/skin download).
+
+Photographs only: `logo` (a graphic with alpha) is left out. The list is part of the Samples manifest, so a
+folder generated from another list is regenerated."""
 
 
 def sample_photos() -> dict[str, np.ndarray]:
@@ -203,7 +208,13 @@ class Samples(_Generated):
         self.min_scale, self.max_scale = float(min_scale), float(max_scale)
 
     def _params(self) -> dict:
-        return {**super()._params(), "min_scale": self.min_scale, "max_scale": self.max_scale}
+        """Base parameters plus the crop scales and the photo list (dropping a photo regenerates)."""
+        return {
+            **super()._params(),
+            "min_scale": self.min_scale,
+            "max_scale": self.max_scale,
+            "photos": list(SAMPLE_PHOTOS),
+        }
 
     def _generate(self, out: Path) -> None:
         """Write count JPEG crops, cycling over the photos, from a generator seeded with seed."""
@@ -251,6 +262,7 @@ class _Downloaded(Source):
 
     @property
     def extracted(self) -> Path:
+        """Folder the archive is extracted into (atomically: complete or absent)."""
         return self.root / self.folder
 
     @property
@@ -372,6 +384,7 @@ class ImageNet(Source):
         self._chosen: set[str] | None = None
 
     def _class_set(self) -> set[str] | None:
+        """The chosen class folders (None: all), resolved once from data.classes."""
         if self.classes is None:
             return None
         if self._chosen is None:

@@ -208,7 +208,7 @@ class ColorizationModule(pl.LightningModule):
 
     def auc_pixel_weights(self, true_ab: Tensor) -> Tensor:
         """Per-pixel weights (B×H×W) of the rebalanced AuC: inverse-prior weight of the true nearest bin."""
-        return self.auc_weights[nearest_bins(true_ab, self.auc_points)]
+        return self.auc_weights[nearest_bins(true_ab, self.auc_points, check=False)]
 
     def _metric_set(self, tag: str) -> ColorizationMetrics:
         if tag not in self._metrics:

@@ -169,22 +169,21 @@ class ClassificationModule(ColorizationModule):
         """Class-rebalanced cross-entropy against the soft encoding of the (downsampled) true ab."""
         ab = self.target_ab(batch, output.shape[-2:])
         with torch.no_grad():
-            idx, w = soft_encode(ab, self.gamut_points, k=self.k, sigma=self.sigma)
-        return rebalanced_cross_entropy(output.float(), idx, w, self.class_weights)
+            # the batch's ab come from the datamodule's Lab conversion and the indices from this gamut: skip
+            # the value checks (each a host sync) on the hot path
+            idx, w = soft_encode(ab, self.gamut_points, k=self.k, sigma=self.sigma, check=False)
+        return rebalanced_cross_entropy(output.float(), idx, w, self.class_weights, check=False)
 
     def decode(self, output: Tensor, size: torch.Size) -> dict[str, Tensor]:
         """Annealed mean at the module's temperature (tag "") and at every evaluation temperature."""
         logits = output.float()
-        preds = {
-            "": upsample_to(
-                annealed_mean(logits, self.gamut_points, self.temperature), size, self.output_stride
-            )
-        }
+        ab = annealed_mean(logits, self.gamut_points, self.temperature, check=False)  # logits: the net's own
+        preds = {"": upsample_to(ab, size, self.output_stride)}
         for t in self.eval_temperatures:
             if t == self.temperature:
                 preds[f"T={t:g}"] = preds[""]
             else:
-                ab = annealed_mean(logits, self.gamut_points, t)
+                ab = annealed_mean(logits, self.gamut_points, t, check=False)
                 preds[f"T={t:g}"] = upsample_to(ab, size, self.output_stride)
         return preds
 
