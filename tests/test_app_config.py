@@ -110,6 +110,10 @@ def test_demo_only_for_the_default_pair(tmp_path: Path) -> None:
         (["model=unet", "loss.lambda_l1=-1", "data.image_size=256"], "loss.lambda_l1"),
         (["loss.gamut=weird"], "allowed values: zhang, dataset"),
         (["ckpt_path=/no/such.ckpt"], "no such checkpoint"),
+        (["optimizer.lr=1e38"], "optimizer.lr=1e+38 is out of range"),
+        (["optimizer.lr=0"], "allowed values: 0 < lr"),
+        (["optimizer.lr=inf"], "optimizer.lr=inf must be a finite number"),
+        (["model=unet", "data.image_size=256", "loss.g_optimizer.lr=-1"], "loss.g_optimizer.lr=-1"),
     ],
 )
 def test_bad_values_give_one_line(overrides: list[str], needle: str, tmp_path: Path) -> None:
@@ -134,3 +138,20 @@ def test_sweeps_compose(tmp_path: Path) -> None:
             cfg = compose(name, overrides=[f"hydra.searchpath=[file://{CONF}]"], return_hydra_config=True)
         assert cfg.sweep_name == name
         assert cfg.hydra.sweeper.params
+
+
+def test_cgan_generator_gets_pix2pix_optimizer(tmp_path: Path) -> None:
+    """model=unet: the generator's Adam is pix2pix's 2e-4, β (0.5, 0.999), not the global group's 1e-4,
+    β1 0.9; `loss.g_optimizer.lr=...` overrides it; other objectives keep the global optimizer group."""
+    from colorization.app.training import build_module
+
+    tiny = ["model.width=0.0625", "loss.discriminator.width=0.0625"]
+    cfg = compose_ok(["model=unet", *tiny], tmp_path)
+    assert cfg.optimizer.lr == 1.0e-4  # the global group is unchanged ...
+    spec = build_module(cfg).optimizer_spec  # ... but the generator uses the loss's own
+    assert spec["_target_"] == "torch.optim.Adam" and spec["lr"] == 2.0e-4
+    assert list(spec["betas"]) == [0.5, 0.999]
+    over = build_module(compose_ok(["model=unet", *tiny, "loss.g_optimizer.lr=1e-3"], tmp_path))
+    assert over.optimizer_spec["lr"] == 1.0e-3
+    zhang = build_module(compose_ok(["model=zhang", "model.width=0.0625"], tmp_path))
+    assert zhang.optimizer_spec["lr"] == 1.0e-4 and list(zhang.optimizer_spec["betas"]) == [0.9, 0.999]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
-from test_app_support import FAST, compose_train
+from test_app_support import CONF, FAST, compose_train
 
 from colorization.app.training import build_module, run_training
+from colorization.app.validate import validate_train_config
+from colorization.errors import ConfigError, DataUnavailableError
 
 
 @pytest.fixture(scope="module")
@@ -17,32 +21,77 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
-# (model, loss, extra overrides): U-Nets get fewer down-sampling steps so that 32 px images fit.
-PAIRS = [
-    ("zhang", "rebalanced_ce", []),
-    ("zhang", "l2", []),
-    ("cnn", "l2", []),
-    ("cnn", "rebalanced_ce", []),
-    ("cnn", "cgan_l1", ["loss.discriminator.width=0.0625"]),
-    ("cnn8", "l1", []),
-    ("koala", "l2", []),
-    ("unet", "cgan_l1", ["model.net.num_downs=5", "loss.discriminator.width=0.0625"]),
-    ("unet", "l2", ["model.net.num_downs=5"]),
-    ("unet", "rebalanced_ce", ["model.net.num_downs=5"]),
-    ("attention_unet", "cgan_l1", ["model.net.num_downs=5", "loss.discriminator.width=0.0625"]),
-    ("resnet_unet", "cgan_l1", ["model.net.pretrained=false", "loss.discriminator.width=0.0625"]),
+def _group_options(group: str) -> list[str]:
+    """The yaml options of a config group (top level of conf/GROUP)."""
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def _tiny(node: object, key: str, value: str) -> list[str]:
+    """`key=value` when the composed node has `key` (so the override applies to this model/loss only)."""
+    return [f"{key}={value}"] if node is not None and key.rsplit(".", 1)[-1] in node else []
+
+
+def _cases() -> list[tuple[str, str, list[str]]]:
+    """Every model × every loss that validation accepts, with overrides that make the networks tiny.
+
+    16 px images (32 for a ResNet encoder or a PatchGAN), U-Nets with 4 down-sampling steps, pretrained
+    backbones off, a narrow discriminator. Pairs that validation rejects (zhang × cgan_l1: 1/4-resolution
+    output) are left out; test_app_config checks their error line.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="cases"))
+    cases = []
+    for model in _group_options("model"):
+        for loss in _group_options("loss"):
+            base = [f"model={model}", f"loss={loss}", *FAST, *TINY]
+            cfg = compose_train(base, tmp, tmp)
+            net = cfg.model.net
+            # a ResNet encoder needs multiples of 32, the PatchGAN's 4×4 kernels more than 16 px
+            size = "32" if net.get("encoder") or cfg.loss.get("discriminator") else "16"
+            extra = [
+                f"data.image_size={size}",
+                *([] if net.get("encoder") else _tiny(net, "model.net.num_downs", "4")),
+                *_tiny(net, "model.net.pretrained", "false"),
+                *_tiny(cfg.loss.get("discriminator"), "loss.discriminator.width", "0.0625"),
+            ]
+            try:
+                validate_train_config(compose_train([*base, *extra], tmp, tmp))
+            except ConfigError:
+                continue
+            cases.append((model, loss, extra))
+    return cases
+
+
+#: One batch of two images for training, one for validation: the whole loop in about a second per pair.
+TINY = [
+    "data.batch_size=2",
+    "data.source.count=16",
+    "data.val_fraction=0.25",
+    "trainer.limit_train_batches=1",
+    "trainer.max_epochs=1",
 ]
+CASES = _cases()
 
 
-@pytest.mark.parametrize(("model", "loss", "extra"), PAIRS, ids=[f"{m}-{loss}" for m, loss, _ in PAIRS])
-def test_fast_dev_run_each_model_and_loss(
+def test_cases_cover_every_accepted_pair() -> None:
+    """7 models × 4 losses less the one pair validation rejects (zhang cannot serve the cGAN)."""
+    assert len(CASES) == len(_group_options("model")) * len(_group_options("loss")) - 1
+    assert ("zhang", "cgan_l1") not in {(m, loss) for m, loss, _ in CASES}
+
+
+@pytest.mark.parametrize(("model", "loss", "extra"), CASES, ids=[f"{m}-{loss}" for m, loss, _ in CASES])
+def test_one_epoch_each_model_and_loss(
     model: str, loss: str, extra: list[str], tmp_path: Path, data_dir: Path
 ) -> None:
-    """One train/val batch of every model × fitting loss runs and gives a finite loss."""
-    overrides = [f"model={model}", f"loss={loss}", *FAST, "trainer.fast_dev_run=1", *extra]
-    cfg = compose_train(overrides, tmp_path, data_dir)
-    assert cfg.loss.name == loss and cfg.model.name == model
-    run_training(cfg)
+    """One train batch and one val batch of every model × accepted loss: a checkpoint with finite weights
+    and a finite val/psnr (the value returned to sweepers)."""
+    overrides = [f"model={model}", f"loss={loss}", *FAST, *TINY, *extra]
+    cfg = compose_train(overrides, tmp_path, data_dir / "tiny")
+    value = run_training(cfg)
+    assert value is not None and math.isfinite(value), value
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")
+    assert state["global_step"] >= 1
+    weights = [t for t in state["state_dict"].values() if t.is_floating_point()]
+    assert weights and all(torch.isfinite(t).all() for t in weights)
 
 
 def test_classification_switches_off_tanh_head(tmp_path: Path, data_dir: Path) -> None:
@@ -63,21 +112,53 @@ def test_checkpoints_and_config_written(tmp_path: Path, data_dir: Path) -> None:
     assert (tmp_path / "config.yaml").is_file()
 
 
-def test_resume_continues_global_step(tmp_path: Path, data_dir: Path) -> None:
-    """Interrupt with max_steps=2, resume from last.ckpt to max_steps=4: global_step continues to 4."""
-    first = compose_train(
-        ["model=cnn", *FAST, "trainer.max_steps=2", "trainer.max_epochs=-1"], tmp_path, data_dir
-    )
+def test_resume_continues_global_step_and_wandb_run(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupt with max_steps=2, resume from last.ckpt to max_steps=4: global_step continues to 4, and the
+    offline W&B run recorded in the first run dir (DIR/wandb_run_id) is continued (same id)."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    common = ["model=cnn", *FAST, "logger=wandb", "trainer.max_epochs=-1"]
+    first = compose_train([*common, "trainer.max_steps=2"], tmp_path, data_dir)
     run_training(first)
     last = tmp_path / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=False, map_location="cpu")["global_step"] == 2
+    run_id = (tmp_path / "wandb_run_id").read_text().strip()
+    assert list((tmp_path / "wandb").glob(f"offline-run-*-{run_id}"))
     resumed_dir = tmp_path / "resumed"
-    second = compose_train(
-        ["model=cnn", *FAST, "trainer.max_steps=4", "trainer.max_epochs=-1", f"ckpt_path={last}"],
-        resumed_dir,
-        data_dir,
-    )
+    second = compose_train([*common, "trainer.max_steps=4", f"ckpt_path={last}"], resumed_dir, data_dir)
     run_training(second)
     state = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")
     assert state["global_step"] == 4
     assert state["epoch"] >= 1  # limit_train_batches=2: steps 3-4 ran in the second epoch
+    assert (resumed_dir / "wandb_run_id").read_text().strip() == run_id
+    assert list((resumed_dir / "wandb").glob(f"offline-run-*-{run_id}")), "the same W&B run continues"
+
+
+def test_csv_logger_with_default_callbacks(tmp_path: Path, data_dir: Path) -> None:
+    """logger=csv with the default callbacks: metrics (and the learning rate) in csv/, grids as PNG files."""
+    cfg = compose_train(
+        ["model=cnn", *FAST, "logger=csv", "callbacks=default", "trainer.max_epochs=1"], tmp_path, data_dir
+    )
+    run_training(cfg)
+    header = next((tmp_path / "csv").rglob("metrics.csv")).read_text().splitlines()[0]
+    assert "val/psnr" in header and "lr-Adam" in header
+    assert list((tmp_path / "csv").rglob("*.png")) or list(tmp_path.rglob("images/*.png"))
+
+
+def test_missing_data_stops_before_the_trainer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Data is made ready before the Trainer exists, so a missing dataset stops before Lightning prints."""
+    import lightning.pytorch
+
+    def no_trainer(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the Trainer was built before the data was checked")
+
+    monkeypatch.setattr(lightning.pytorch.Trainer, "__init__", no_trainer)
+    fast = [o for o in FAST if not o.startswith("data.source.")]
+    cfg = compose_train(
+        ["model=cnn", *fast, "data=folder", f"data.root={tmp_path / 'none'}"], tmp_path, tmp_path
+    )
+    with pytest.raises(DataUnavailableError):
+        run_training(cfg)

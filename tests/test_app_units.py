@@ -141,3 +141,18 @@ def test_reports(tmp_path: Path) -> None:
 def test_ckpt_label() -> None:
     """RUN/checkpoints/last.ckpt is shown as RUN/last."""
     assert ckpt_label(Path("/x/run7/checkpoints/last.ckpt")) == "run7/last"
+
+
+def test_lightning_tips_are_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    """Lightning's "💡 Tip: ... litlogger" advertising line is filtered; its other info lines are kept."""
+    import logging
+
+    from colorization.app.training import quiet_lightning_tips
+
+    quiet_lightning_tips()
+    quiet_lightning_tips()  # idempotent
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        logger.info("💡 Tip: For seamless cloud logging, try installing litlogger")
+        logger.info("GPU available: False")
+    assert [r.getMessage() for r in caplog.records] == ["GPU available: False"]

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import os
+import subprocess
+import sys
+from pathlib import Path
 
+import hydra.utils
 import lightning.pytorch as pl
 import pytest
 import torch
 import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from colorization.color import AB_NORM, ABGamut, ColorPrior, lab_batch
@@ -20,6 +28,7 @@ from colorization.objectives import (
     GANModule,
     RegressionModule,
     load_checkpoint,
+    plain_spec,
 )
 
 CONV = {"_target_": "torch.nn.Conv2d", "in_channels": 1, "kernel_size": 3, "padding": 1}
@@ -91,36 +100,45 @@ class PriorDM(pl.LightningDataModule):
 
 
 # ------------------------------------------------------------------ every model × objective learns a little
-CASES = [
-    ("zhang", ZHANG, "classification"),
-    ("zhang", ZHANG, "regression"),
-    ("cnn", CNN, "regression"),
-    ("cnn", CNN, "classification"),
-    ("cnn-deep8", {**CNN, "variant": "deep8", "width": 0.25}, "regression"),
-    (
-        "koala",
-        {"_target_": "colorization.nets.KoalaNet", "width": 0.125, "extractor": "small", "pretrained": False},
-        "regression",
-    ),
-    (
-        "koala",
-        {"_target_": "colorization.nets.KoalaNet", "width": 0.125, "extractor": "small", "pretrained": False},
-        "classification",
-    ),
-    ("unet", UNET, "regression"),
-    ("unet", UNET, "gan"),
-    ("unet-attention", {**UNET, "attention": True}, "regression"),
-    (
-        "unet-resnet18",
-        {
-            "_target_": "colorization.nets.UNetGenerator",
-            "width": 0.125,
-            "encoder": "resnet18",
-            "pretrained": False,
-        },
-        "regression",
-    ),
-]
+CONF_MODELS = Path(__file__).resolve().parents[1] / "conf" / "model"
+# Tiny settings per model config (conf/model/NAME.yaml): widths small enough for CI, no downloads.
+TINY = {
+    "zhang": {"width": 0.0625},
+    "cnn": {"width": 0.5},
+    "cnn8": {"width": 0.25},
+    "koala": {"width": 0.125, "extractor": "small", "pretrained": False},
+    "unet": {"width": 0.125, "num_downs": 5},
+    "attention_unet": {"width": 0.125, "num_downs": 5},
+    "resnet_unet": {"width": 0.125, "pretrained": False},
+}
+OBJECTIVES = ("l2", "l1", "rebalanced_ce", "cgan_l1")
+
+
+@functools.cache
+def conf_nets() -> dict[str, dict]:
+    """Net spec of every conf/model/NAME.yaml (the real model list), as `train.py model=NAME` composes it."""
+    with initialize_config_dir(config_dir=str(CONF_MODELS.parent), version_base=None):
+        return {
+            p.stem: OmegaConf.to_container(
+                compose("train", overrides=[f"model={p.stem}"]).model.net, resolve=True
+            )
+            for p in sorted(CONF_MODELS.glob("*.yaml"))
+        }
+
+
+def model_spec(name: str) -> dict:
+    """The composed net spec of model `name`, shrunk with TINY[name]."""
+    return {**conf_nets()[name], **TINY[name]}
+
+
+def model_names() -> list[str]:
+    return sorted(conf_nets())
+
+
+def test_every_model_config_has_tiny_settings() -> None:
+    names = model_names()
+    assert set(TINY) <= set(names), "a model of the matrix lost its config"
+    assert set(names) <= set(TINY), f"add tiny settings for {sorted(set(names) - set(TINY))} to TINY"
 
 
 def build(objective: str, net: dict, lr: float = 3e-3, **kw):
@@ -133,18 +151,42 @@ def build(objective: str, net: dict, lr: float = 3e-3, **kw):
     return GANModule(net, adam(lr), discriminator=PATCH, d_optimizer=adam(lr), perceptual_metrics=False, **kw)
 
 
-@pytest.mark.parametrize("name,net,objective", CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES])
-def test_model_objective_loss_drops(name, net, objective, batches) -> None:
+def build_objective(objective: str, net: dict, lr: float = 3e-3):
+    if objective in ("l2", "l1"):
+        return RegressionModule(net, adam(lr), loss=objective, perceptual_metrics=False)
+    if objective == "rebalanced_ce":  # bin logits are raw: train.py switches a bounded head off likewise
+        return ClassificationModule(
+            {**net, "final_activation": None},
+            adam(lr),
+            prior="dataset",
+            eval_temperatures=[],
+            perceptual_metrics=False,
+        )
+    return GANModule(net, adam(lr), discriminator=PATCH, d_optimizer=adam(lr), perceptual_metrics=False)
+
+
+PAIRS = [pytest.param(m, o, id=f"{m}-{o}") for m, o in itertools.product(sorted(TINY), OBJECTIVES)]
+
+
+@pytest.mark.parametrize("model,objective", PAIRS)
+def test_model_objective_loss_drops(model, objective, batches) -> None:
+    """Every model × objective that fits overfits one batch; the ones that cannot fit say so (ConfigError)."""
     torch.manual_seed(0)
-    module = build(objective, net)
+    net = model_spec(model)
+    stride = hydra.utils.get_class(net["_target_"]).output_stride
+    if objective == "cgan_l1" and stride != 1:
+        with pytest.raises(ConfigError, match="full-resolution generator"):
+            build_objective(objective, net)
+        return
+    module = build_objective(objective, net)
     rec = LossRecorder()
-    one = batches[:1] * 12  # overfit one batch: the loss must go down
-    trainer(max_steps=12 if objective != "gan" else 24, callbacks=[rec], limit_val_batches=0).fit(
-        module, DataLoader(one, batch_size=None)
+    steps = 10
+    trainer(max_steps=steps, callbacks=[rec], limit_val_batches=0).fit(
+        module,
+        datamodule=PriorDM(batches[:1] * steps),  # overfit one batch: the loss must go down
     )
-    losses = rec.losses if objective != "gan" else [float(x) for x in rec.losses]
-    assert all(math.isfinite(x) for x in losses)
-    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3, losses
+    assert len(rec.losses) == steps and all(math.isfinite(x) for x in rec.losses)
+    assert sum(rec.losses[-3:]) / 3 < sum(rec.losses[:3]) / 3, rec.losses
 
 
 # ------------------------------------------------------------------ losses against independent computations
@@ -214,6 +256,51 @@ def test_inference_model_and_predict_step(objective, net, batches) -> None:
                 manual = torch.einsum("bqhw,qc->bchw", p, module.gamut_points)
                 manual = F.interpolate(manual, size=L.shape[-2:], mode="bilinear", align_corners=False)
                 assert torch.allclose(module.inference_model(T)(L), manual, atol=1e-3)
+
+
+def test_predict_temperature_is_used_by_predict_step(batches) -> None:
+    torch.manual_seed(0)
+    module = build("classification", ZHANG).eval()
+    L = batches[0]["L"]
+    loader = DataLoader(batches[:1], batch_size=None)
+    t = trainer(logger=False)
+    default = t.predict(module, loader)[0]["ab"]
+    outs = {}
+    for T in (1.0, 0.1):
+        module.predict_temperature = T
+        outs[T] = t.predict(module, loader)[0]["ab"]
+        with torch.no_grad():
+            assert torch.allclose(outs[T], module.inference_model(T)(L), atol=1e-4)
+    module.predict_temperature = None
+    with torch.no_grad():
+        assert torch.allclose(default, module.inference_model(0.38)(L), atol=1e-4)
+    assert (outs[1.0] - outs[0.1]).abs().max() > 1.0  # T changes the colours (by > 1 ab unit)
+
+
+def test_one_annealed_decoder_for_training_evaluation_and_inference(batches) -> None:
+    """ClassificationModule.decode, evaluate's _decode and the inference model agree at every T."""
+    from colorization.app.evaluation import _decode
+
+    module = ClassificationModule(ZHANG, prior="uniform", eval_temperatures=[1.0, 0.38, 0.14]).eval()
+    L = batches[0]["L"]
+    with torch.no_grad():
+        out = module(L)
+        preds = module.decode(out, L.shape[-2:])
+        for T in (1.0, 0.38, 0.14):
+            ref = module.inference_model(T)(L)
+            assert torch.allclose(preds[f"T={T:g}"], ref, atol=1e-4)
+            assert torch.allclose(_decode(module, out, L.shape[-2:], T), ref, atol=1e-4)
+        assert torch.allclose(preds[""], preds["T=0.38"])
+        reg = RegressionModule(ZHANG).eval()
+        out = reg(L)
+        assert torch.allclose(_decode(reg, out, L.shape[-2:], 0.5), reg.inference_model()(L), atol=1e-4)
+
+
+def test_plain_spec() -> None:
+    assert plain_spec(OmegaConf.create({"a": "${b}", "b": 1})) == {"a": 1, "b": 1}
+    assert plain_spec(None) is None and plain_spec({}) is None and plain_spec(OmegaConf.create({})) is None
+    spec = {"_target_": "x"}
+    assert plain_spec(spec) == spec and plain_spec(spec) is not spec
 
 
 def test_inference_model_exports_to_onnx(tmp_path, batches) -> None:
@@ -310,6 +397,150 @@ def test_nan_loss_stops_with_step_and_keeps_last_checkpoint_finite(tmp_path, bat
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
 
 
+def test_nan_checked_every_interval_still_names_first_step_and_never_saves_after_it(
+    tmp_path, batches
+) -> None:
+    """With checks only every 50 steps (as on a GPU), a NaN at step 3 still stops the run naming step 3:
+    the next checkpoint save refuses, and without checkpoints the end of training raises."""
+    module = NaNAt(CNN, adam(1e-3), perceptual_metrics=False)
+    module.finite_check_interval = 50
+    ckpt = ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=2, save_top_k=-1)
+    t = trainer(tmp_path, max_steps=10, enable_checkpointing=True, callbacks=[ckpt], limit_val_batches=0)
+    with pytest.raises(
+        NonFiniteLossError, match="refusing to save.*non-finite training loss at global step 3"
+    ):
+        t.fit(module, DataLoader(batches * 5, batch_size=None))
+    assert torch.load(tmp_path / "last.ckpt", weights_only=False)["global_step"] == 2
+    module = NaNAt(CNN, adam(1e-3), perceptual_metrics=False)
+    module.finite_check_interval = 50
+    with pytest.raises(NonFiniteLossError, match="global step 3"):
+        trainer(tmp_path, max_steps=10, limit_val_batches=0).fit(
+            module, DataLoader(batches * 5, batch_size=None)
+        )
+    module = NaNAt(CNN, adam(1e-3), perceptual_metrics=False)  # and before a validation
+    module.finite_check_interval = 50
+    with pytest.raises(NonFiniteLossError, match="global step 3"):
+        trainer(tmp_path, max_steps=10, val_check_interval=5, limit_val_batches=1).fit(
+            module, DataLoader(batches * 5, batch_size=None), DataLoader(batches[:1], batch_size=None)
+        )
+    assert module.global_step == 5  # stopped at the first validation, before running it
+
+
+def test_training_steps_make_no_host_sync_in_project_code(monkeypatch, batches) -> None:
+    """No `bool(t)`, `int(t)`, `float(t)` or `t.item()` on a tensor from colorization code inside a training
+    step (each is a host sync on an accelerator), for regression and the GAN."""
+    import colorization
+
+    root = os.path.dirname(colorization.__file__)
+    calls: list[str] = []
+
+    def spy(name):
+        original = getattr(torch.Tensor, name)
+
+        def wrapper(self, *args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if caller.startswith(root) and recording:
+                calls.append(f"{name} in {caller}:{sys._getframe(1).f_lineno}")
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, wrapper)
+
+    recording = False
+    for name in ("__bool__", "__int__", "__float__", "item", "tolist"):
+        spy(name)
+
+    class Spy(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            nonlocal recording
+            recording = True
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            nonlocal recording
+            recording = False
+
+    for module in (build("regression", CNN), build("gan", UNET)):
+        module.finite_check_interval = 1000
+        trainer(max_steps=3, limit_val_batches=0, callbacks=[Spy()]).fit(
+            module, DataLoader(batches * 2, batch_size=None)
+        )
+    assert calls == []
+
+
+DDP_WORKER = """
+import sys
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader
+from lightning.pytorch.callbacks import ModelCheckpoint
+from colorization.color import lab_batch
+from colorization.data.synthetic import synthetic_batch
+from colorization.errors import NonFiniteLossError
+from colorization.objectives import RegressionModule
+
+class NaNOnRank1(RegressionModule):
+    def compute_loss(self, output, batch):
+        loss = super().compute_loss(output, batch)
+        bad = self.training and self.global_rank == 1 and self.global_step == 2
+        return loss * float("nan") if bad else loss
+
+rgb, _ = synthetic_batch(8, 16, seed=0)
+L, ab = lab_batch(rgb)
+batches = [{"L": L[i : i + 2], "ab": ab[i : i + 2]} for i in range(0, 8, 2)] * 4
+torch.manual_seed(0)
+module = NaNOnRank1({"_target_": "torch.nn.Conv2d", "in_channels": 1, "kernel_size": 3, "padding": 1},
+                    perceptual_metrics=False, rebalanced_auc=False)
+save = sys.argv[1] == "checkpoint"
+trainer = pl.Trainer(
+    accelerator="cpu", devices=2, strategy="ddp", max_steps=6, logger=False, enable_progress_bar=False,
+    enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=sys.argv[2],
+    enable_checkpointing=save,
+    callbacks=[ModelCheckpoint(dirpath=sys.argv[2], every_n_train_steps=1, save_top_k=-1)] if save else [],
+)
+try:
+    trainer.fit(module, DataLoader(batches, batch_size=None))
+    print(f"RANK {trainer.global_rank} finished", flush=True)
+except NonFiniteLossError as err:
+    print(f"RANK {trainer.global_rank} {type(err).__name__}: {err}", flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["plain", "checkpoint"])
+def test_nan_on_one_ddp_rank_stops_every_rank_with_the_message(mode, tmp_path) -> None:
+    """2 CPU processes (gloo DDP); only rank 1 sees a NaN loss at step 2: both ranks raise NonFiniteLossError
+    naming step 2 (no hang in a collective, no gloo traceback), with or without checkpoint saving."""
+    script = tmp_path / "worker.py"
+    script.write_text(DDP_WORKER)
+    env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "WORLD_SIZE", "NODE_RANK")}
+    env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(29500 + os.getpid() % 1000), NODE_RANK="0")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), mode, str(tmp_path)],
+            env={**env, "LOCAL_RANK": str(rank), "WORLD_SIZE": "2"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in range(2)
+    ]
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=120)[0])
+    finally:
+        for proc in procs:
+            proc.kill()
+    for rank, out in enumerate(outputs):
+        line = f"RANK {rank} NonFiniteLossError: "
+        assert line in out, out[-3000:]
+        message = out.split(line)[1].splitlines()[0]
+        assert "non-finite training loss at global step 2" in message, out[-3000:]
+        assert ("refusing to save" in message) == (mode == "checkpoint")
+    if mode == "checkpoint":
+        saved = sorted(p.name for p in tmp_path.glob("*.ckpt"))
+        assert saved == ["epoch=0-step=1.ckpt", "epoch=0-step=2.ckpt"], saved
+
+
 def test_nan_weights_are_never_saved(tmp_path, batches) -> None:
     module = build("regression", CNN)
     t = trainer(tmp_path, max_steps=1, limit_val_batches=0)
@@ -365,6 +596,27 @@ def test_gan_adversarial_phase_updates_both_and_l1_drops(batches) -> None:
         assert sum(l1s[-3:]) < sum(l1s[:3]), (mode, l1s)
         opt_g, opt_d = module.configure_optimizers()
         assert opt_g.defaults["lr"] == 2e-4 and tuple(opt_d.defaults["betas"]) == (0.5, 0.999)
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_gan_max_steps_counts_batches(precision, tmp_path, batches) -> None:
+    """One training batch is one global step in both phases: max_steps=N runs N batches (bf16 too)."""
+    torch.manual_seed(0)
+    module = GANModule(UNET, discriminator=PATCH, pretrain_steps=2, perceptual_metrics=False)
+    seen: list[int] = []
+
+    class Count(Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            seen.append(trainer.global_step)
+
+    d0 = [p.detach().clone() for p in module.discriminator.parameters()]
+    t = trainer(tmp_path, max_steps=6, precision=precision, limit_val_batches=0, callbacks=[Count()])
+    t.fit(module, DataLoader(batches[:1] * 20, batch_size=None))
+    assert seen == [1, 2, 3, 4, 5, 6] and module.g_steps == 6
+    assert any(not torch.equal(a, b) for a, b in zip(d0, module.discriminator.parameters(), strict=True))
+    path = str(tmp_path / "g.ckpt")
+    t.save_checkpoint(path)
+    assert load_checkpoint(path).g_steps == 6  # resuming keeps the phase right
 
 
 # ------------------------------------------------------------------ configuration

@@ -62,21 +62,64 @@ def _innermost_colorization_error(err: BaseException) -> BaseException:
     return err
 
 
-def report_errors(task: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate a Hydra task function: an expected error inside it prints one line and exits with 1.
+class SweepJobError(ColorizationError):
+    """A multirun job stopped on an expected error (already reported in one line); the sweep goes on."""
 
-    (Caught here rather than above Hydra, which would first print "Error executing job ..." itself.)
+
+class _CliState:
+    """What the command learnt while it ran: whether a task started, which sweep jobs ran and failed."""
+
+    started = False
+    jobs: list[str] = []
+    failed: list[str] = []
+
+
+def _report(err: BaseException, keep_traceback: bool, any_error: bool = False) -> bool:
+    """Print the one-line message of an expected error (of any error with `any_error`, e.g. Hydra's own
+    argument checks before the task starts); False when the error must propagate unchanged."""
+    if keep_traceback or not (any_error or _is_expected(err)):
+        return False
+    print(f"error: {one_line(_innermost_colorization_error(err))}", file=sys.stderr, flush=True)
+    return True
+
+
+def _multirun_job() -> str | None:
+    """'#N (overrides)' of the running multirun job, or None in a single run."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    hc = HydraConfig.get()
+    overrides = " ".join(str(o) for o in hc.overrides.task)
+    return f"#{hc.job.get('num', '?')} ({overrides})"
+
+
+def report_errors(task: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a Hydra task function: an expected error inside it prints one line.
+
+    A single run then exits with 1. A multirun job raises SweepJobError instead, which Hydra's launchers
+    record as a failed job before they go on with the next one (a sweeper such as Optuna marks the trial
+    failed); run_cli exits with 1 at the end of the sweep. (Caught here rather than above Hydra, which
+    would first print "Error executing job ..." with a traceback itself.)
     """
 
     @functools.wraps(task)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _CliState.started = True
+        job = _multirun_job()
+        if job is not None:
+            _CliState.jobs.append(job)
         try:
             return task(*args, **kwargs)
         except Exception as err:  # noqa: BLE001 - decided by _is_expected
-            if _user_wants_traceback() or not _is_expected(err):
+            if not _report(err, _user_wants_traceback()):
                 raise
-            print(f"error: {one_line(_innermost_colorization_error(err))}", file=sys.stderr, flush=True)
-            sys.exit(1)
+            if job is None:
+                sys.exit(1)
+            _CliState.failed.append(job)
+            message = one_line(_innermost_colorization_error(err))
+            raise SweepJobError(f"sweep job {job} failed: {message}") from None
 
     return wrapper
 
@@ -86,11 +129,20 @@ def _user_wants_traceback() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1" and os.environ.get(_MARK) != "1"
 
 
+def _sweep_summary() -> str:
+    """One line naming the failed jobs of a sweep run in this process."""
+    failed = _CliState.failed
+    total = max(len(_CliState.jobs), len(failed))
+    return f"{len(failed)} of {total} sweep jobs failed: {', '.join(failed)}"
+
+
 def run_cli(main: Callable[[], Any], script: str) -> None:
     """Run a `@hydra.main` function as a command: one-line errors and exit status 1 for expected failures.
 
     Hydra prints composition errors over several lines; we ask it to raise instead (HYDRA_FULL_ERROR)
-    and condense them here. If the user set HYDRA_FULL_ERROR=1 themselves, tracebacks are kept.
+    and condense them here. Anything raised before the task starts (composition, Hydra's own argument
+    checks) is one line too. If the user set HYDRA_FULL_ERROR=1 themselves, tracebacks are kept. A sweep
+    whose jobs failed ends with one line naming them and exit status 1, after every job has run.
     """
     os.environ.setdefault("COLORIZATION_ROOT", str(Path(script).resolve().parent))
     user_wants_traceback = _user_wants_traceback()  # a DDP child inherits our setting, not the user's
@@ -104,7 +156,11 @@ def run_cli(main: Callable[[], Any], script: str) -> None:
     except SystemExit:
         raise
     except Exception as err:  # noqa: BLE001 - the command's last line of defence
-        if user_wants_traceback or not _is_expected(err):
+        if isinstance(err, SweepJobError) and _CliState.failed:
+            print(f"error: {_sweep_summary()}", file=sys.stderr, flush=True)
+        elif not _report(err, user_wants_traceback, any_error=not _CliState.started):
             raise
-        print(f"error: {one_line(_innermost_colorization_error(err))}", file=sys.stderr)
+        sys.exit(1)
+    if _CliState.failed:
+        print(f"error: {_sweep_summary()}", file=sys.stderr, flush=True)
         sys.exit(1)

@@ -78,13 +78,7 @@ def choose_device(cfg: DictConfig) -> torch.device:
 
 def _decode(module: Any, output: Tensor, size: torch.Size, temperature: float | None) -> Tensor:
     """ab (Lab units, at `size`) from a raw net output; classification at `temperature`."""
-    from colorization.color import annealed_mean
-    from colorization.objectives.base import upsample_to
-
-    if temperature is not None and hasattr(module, "gamut_points"):
-        ab = annealed_mean(output.float(), module.gamut_points, float(temperature))
-        return upsample_to(ab, size, module.output_stride)
-    return module.decode(output, size)[""]
+    return module.decode_at(output, size, temperature)
 
 
 def evaluate_checkpoint(

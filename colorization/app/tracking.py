@@ -103,8 +103,30 @@ def configure_wandb(cfg: DictConfig) -> bool:
     return offline
 
 
+#: Packages a logger needs beyond the project's dependencies: (class name, any one of these modules).
+_LOGGER_PACKAGES = {"TensorBoardLogger": ("tensorboard", "tensorboardX")}
+
+
+def check_logger_packages(cfg: DictConfig) -> None:
+    """A logger whose package is not installed stops here with one line naming it (before any data work)."""
+    import importlib.util
+
+    from colorization.errors import ConfigError
+
+    for key, spec in (cfg.get("logger") or {}).items():
+        if not isinstance(spec, DictConfig) or "_target_" not in spec:
+            continue
+        needs = _LOGGER_PACKAGES.get(str(spec._target_).rsplit(".", 1)[-1], ())
+        if needs and not any(importlib.util.find_spec(name) for name in needs):
+            raise ConfigError(
+                f"logger={key} needs the `{needs[0]}` package (pip install {needs[0]}); "
+                "or choose logger=wandb, csv or none"
+            )
+
+
 def instantiate_loggers(cfg: DictConfig) -> list[Logger]:
-    """Instantiate every `_target_` entry of `cfg.logger` (logger=none gives an empty list)."""
+    """Instantiate every `_target_` entry of `cfg.logger` (logger=none gives an empty list; call
+    check_logger_packages first for a one-line error about a missing package)."""
     loggers: list[Logger] = []
     node = cfg.get("logger")
     if not node:
@@ -113,6 +135,61 @@ def instantiate_loggers(cfg: DictConfig) -> list[Logger]:
         if isinstance(spec, DictConfig) and "_target_" in spec:
             loggers.append(instantiate(spec))
     return loggers
+
+
+#: File in a run directory that holds the W&B run id, so that a resumed run continues the same W&B run.
+WANDB_ID_FILE = "wandb_run_id"
+
+
+def previous_run_dir(ckpt_path: Any) -> Path | None:
+    """The run directory a checkpoint was written into (RUN/checkpoints/x.ckpt → RUN), else None."""
+    if not ckpt_path or str(ckpt_path) in ("last", "best", "hpc"):
+        return None
+    path = Path(str(ckpt_path)).resolve()
+    if path.parent.name != "checkpoints":
+        return None
+    run_dir = path.parent.parent
+    return run_dir if (run_dir / "config.yaml").is_file() or (run_dir / WANDB_ID_FILE).is_file() else None
+
+
+def wandb_run_id(run_dir: Path) -> str | None:
+    """The W&B run id recorded in a run directory: DIR/wandb_run_id, else the id in DIR/wandb/latest-run."""
+    record = run_dir / WANDB_ID_FILE
+    if record.is_file():
+        return record.read_text().strip() or None
+    latest = run_dir / "wandb" / "latest-run"
+    if latest.exists():
+        name = latest.resolve().name  # offline-run-<date>_<time>-<id> or run-<date>_<time>-<id>
+        return name.rsplit("-", 1)[-1] or None
+    return None
+
+
+def resume_wandb(cfg: DictConfig) -> str | None:
+    """When `ckpt_path` lies in an earlier run directory with a W&B run, continue that run (same id).
+
+    Sets `logger.wandb.id` and `resume="allow"`; returns the id (None when nothing is resumed). An explicit
+    `logger.wandb.id=...` wins.
+    """
+    node = OmegaConf.select(cfg, "logger.wandb", default=None)
+    run_dir = previous_run_dir(cfg.get("ckpt_path"))
+    if node is None or run_dir is None or node.get("id"):
+        return None
+    run_id = wandb_run_id(run_dir)
+    if run_id is None:
+        return None
+    with open_dict(node):
+        node.id = run_id
+        node.resume = "allow"
+    return run_id
+
+
+@rank_zero_only
+def save_wandb_run_id(loggers: list[Logger], output_dir: str | Path) -> None:
+    """Record the W&B run id in DIR/wandb_run_id (read back by resume_wandb when this run is resumed)."""
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+            (Path(output_dir) / WANDB_ID_FILE).write_text(f"{logger.experiment.id}\n")
 
 
 def log_run_config(loggers: list[Logger], cfg: DictConfig) -> None:

@@ -219,6 +219,22 @@ def check_trainer(cfg: DictConfig) -> None:
             )
 
 
+#: Largest learning rate accepted: beyond it Adam's bias-corrected step overflows float32 (a RuntimeError
+#: deep inside the optimiser); anything near it diverges anyway, which the loss guard reports.
+MAX_LR = 1e30
+OPTIMIZER_KEYS = ("optimizer", "loss.g_optimizer", "loss.d_optimizer")
+
+
+def check_optimizers(cfg: DictConfig) -> None:
+    """Every optimiser spec's learning rate is a finite number in (0, MAX_LR]."""
+    for key in OPTIMIZER_KEYS:
+        if OmegaConf.select(cfg, key, default=None) is None:
+            continue
+        lr = _number(cfg, f"{key}.lr")
+        if lr is not None and not 0.0 < lr <= MAX_LR:
+            raise ConfigError(f"{key}.lr={lr:g} is out of range; allowed values: 0 < lr <= {MAX_LR:g}")
+
+
 def check_ckpt_path(cfg: DictConfig, key: str = "ckpt_path") -> None:
     """A checkpoint to resume from must exist."""
     value = OmegaConf.select(cfg, key, default=None)
@@ -239,4 +255,5 @@ def validate_train_config(cfg: DictConfig) -> None:
     check_image_size(cfg)
     check_data(cfg)
     check_trainer(cfg)
+    check_optimizers(cfg)
     check_ckpt_path(cfg)

@@ -12,6 +12,12 @@ Logged keys (all objectives):
     val/lpips val/fid               only when lpips / torch-fidelity and their weights are available
 The same keys under ``test/`` for ``trainer.test``. The classification objective also logs
 ``val/T=<t>/<metric>`` for every t in ``eval_temperatures`` (see ClassificationModule).
+
+Predictions: ``predict_step`` decodes at ``module.predict_temperature`` (None: the module's own T; set it
+before ``trainer.predict`` to predict at any temperature; regression and cGAN ignore it).
+Non-finite losses: recorded on the device without a host sync, checked on all ranks together every
+``finite_check_interval`` batches (None: 1 on CPU, ``trainer.log_every_n_steps`` on an accelerator), before
+each validation, at the end of training and before any checkpoint save.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import hydra.utils
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from torch import Tensor, nn
 
 from colorization.color import AB_NORM, ABGamut, l_ab_to_rgb, lab_batch, nearest_bins
@@ -38,11 +44,18 @@ _SCHEDULER_KEYS = ("interval", "frequency", "monitor")
 _KEEP = object()  # build_net: leave the final activation to the spec / the net's default
 
 
-def _plain(spec: Any) -> Any:
-    """A plain-Python copy of a config spec (DictConfig → dict), so it can be edited and saved."""
-    if isinstance(spec, DictConfig):
-        return OmegaConf.to_container(spec, resolve=True)
-    return dict(spec) if isinstance(spec, dict) else spec
+def plain_spec(spec: Any) -> Any:
+    """A resolved plain-Python copy of a config spec (DictConfig → dict), so it can be edited and saved.
+
+    None and an empty mapping give None (no spec); lists and scalars come back as they are.
+    """
+    if spec is None:
+        return None
+    if OmegaConf.is_config(spec):
+        spec = OmegaConf.to_container(spec, resolve=True)
+    elif isinstance(spec, dict):
+        spec = dict(spec)
+    return spec if spec or not isinstance(spec, dict) else None
 
 
 def upsample_to(x: Tensor, size: tuple[int, int] | torch.Size, stride: int) -> Tensor:
@@ -70,8 +83,10 @@ class ColorizationModule(pl.LightningModule):
     """Base of every objective: subclasses give `out_channels`, `compute_loss` and `decode`.
 
     `net` is a Hydra `_target_` spec of a network without `out_channels` (added here); `optimizer` and
-    `scheduler` are `_partial_` specs. A non-finite loss raises NonFiniteLossError naming the step, and a
-    checkpoint of non-finite weights is refused, so a good checkpoint is never overwritten by NaNs.
+    `scheduler` are `_partial_` specs. The first step with a non-finite loss is recorded on the device
+    (no host sync) and checked on every rank together every `_check_interval()` batches, before each
+    validation, at the end of training and before any checkpoint save: all ranks raise NonFiniteLossError
+    naming that step, and no checkpoint is written after it, so a good checkpoint is never overwritten.
     """
 
     def __init__(
@@ -83,9 +98,9 @@ class ColorizationModule(pl.LightningModule):
         rebalanced_auc: bool = True,
     ) -> None:
         super().__init__()
-        self.net_spec = _plain(net)
-        self.optimizer_spec = _plain(optimizer) if optimizer is not None else dict(DEFAULT_OPTIMIZER)
-        self.scheduler_spec = _plain(scheduler) if scheduler is not None else None
+        self.net_spec = plain_spec(net)
+        self.optimizer_spec = plain_spec(optimizer) or dict(DEFAULT_OPTIMIZER)
+        self.scheduler_spec = plain_spec(scheduler)
         self.perceptual_metrics = perceptual_metrics
         self.rebalanced_auc = rebalanced_auc
         self.net: nn.Module | None = None
@@ -95,6 +110,13 @@ class ColorizationModule(pl.LightningModule):
         self.register_buffer("auc_weights", torch.ones(len(zhang)))
         self._auc_ready = False
         self._metrics: dict[str, ColorizationMetrics] = {}
+        # First global step whose training loss was NaN/inf (-1: none), kept on the device: recording it
+        # costs no host sync; it is checked every `finite_check_interval` steps (see check_finite).
+        self.register_buffer("first_nonfinite_step", torch.tensor(-1, dtype=torch.long), persistent=False)
+        self.finite_check_interval: int | None = None
+        self._steps_since_check = 0
+        # Temperature of predict_step (classification; None: the module's own). Set before trainer.predict.
+        self.predict_temperature: float | None = None
 
     # ---------------------------------------------------------------- building
     def build_net(self, out_channels: int, final_activation: Any = _KEEP) -> nn.Module:
@@ -153,6 +175,10 @@ class ColorizationModule(pl.LightningModule):
         """Raw net output → {tag: ab in Lab units at `size`}; tag "" is the main prediction."""
         raise NotImplementedError
 
+    def decode_at(self, output: Tensor, size: torch.Size, temperature: float | None = None) -> Tensor:
+        """Raw net output → ab (Lab units) at `size`; `temperature` matters only for classification."""
+        return self.decode(output, size)[""]
+
     def inference_model(self, temperature: float | None = None) -> nn.Module:
         """A pure-torch, ONNX-exportable module L_n (B×1×H×W) → ab (Lab units, B×2×H×W), in eval mode.
 
@@ -165,18 +191,66 @@ class ColorizationModule(pl.LightningModule):
         """The net's raw output for normalised lightness (logits or normalised ab, at the net's stride)."""
         return self.net(L)
 
-    def check_finite(self, loss: Tensor, name: str = "loss") -> None:
-        """Raise NonFiniteLossError naming the step when `loss` is NaN or infinite."""
-        if not torch.isfinite(loss.detach()).all():
-            raise NonFiniteLossError(
-                f"non-finite {name} ({loss.detach().float().item()}) at global step {self.global_step}, "
-                f"epoch {self.current_epoch}: training stopped; lower the learning rate or check the data"
-            )
+    def record_finite(self, loss: Tensor) -> None:
+        """Remember, on the device and without a host sync, the first global step whose `loss` is NaN/inf."""
+        bad = ~torch.isfinite(loss.detach()).all()
+        first = self.first_nonfinite_step
+        first.copy_(torch.where(bad & (first < 0), self.global_step, first))
+
+    def check_finite(self, context: str = "") -> None:
+        """Raise NonFiniteLossError on EVERY rank when any rank recorded a non-finite loss (one host sync).
+
+        The decision goes through the strategy's all-reduce so that no rank is left waiting in a collective;
+        the message names the first bad step over all ranks. Call it at the same point on every rank.
+        """
+        first = self.first_nonfinite_step
+        trainer = self._trainer
+        bad = first >= 0
+        if trainer is not None:
+            bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
+        if not bool(bad):
+            return
+        steps = (self.all_gather(first) if trainer is not None else first).reshape(-1)
+        step = int(steps[steps >= 0].min())
+        raise NonFiniteLossError(
+            f"{context}non-finite training loss at global step {step}: training stopped; "
+            "lower the learning rate or check the data"
+        )
+
+    def _check_interval(self) -> int:
+        """Batches between flag checks: `finite_check_interval`, else 1 on CPU (syncs are free there) and
+        the trainer's `log_every_n_steps` on an accelerator."""
+        if self.finite_check_interval:
+            return int(self.finite_check_interval)
+        if self.device.type == "cpu" or self._trainer is None:
+            return 1
+        return max(1, int(self.trainer.log_every_n_steps))
+
+    def on_train_start(self) -> None:
+        """A new fit starts with a clean non-finite flag (a checkpoint of NaN weights is still refused)."""
+        self.first_nonfinite_step.fill_(-1)
+        self._steps_since_check = 0
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Check the non-finite flag every `_check_interval()` batches (same batches on every rank)."""
+        self._steps_since_check += 1
+        if self._steps_since_check >= self._check_interval():
+            self._steps_since_check = 0
+            self.check_finite()
+
+    def on_validation_start(self) -> None:
+        """No validation of diverged weights: check the non-finite flag first."""
+        if self.trainer.state.fn == "fit":
+            self.check_finite()
+
+    def on_train_end(self) -> None:
+        """A non-finite loss in the last unchecked steps still stops the run with its message."""
+        self.check_finite()
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        """One optimisation step: net forward, objective loss, NaN check, log `train/loss`."""
+        """One optimisation step: net forward, objective loss, non-finite record, log `train/loss`."""
         loss = self.compute_loss(self(batch["L"]), batch)
-        self.check_finite(loss)
+        self.record_finite(loss)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["L"].shape[0])
         return loss
 
@@ -239,7 +313,7 @@ class ColorizationModule(pl.LightningModule):
         self._log_metrics("test")
 
     def predict_step(self, batch: dict[str, Tensor] | Tensor, batch_idx: int = 0) -> dict[str, Tensor]:
-        """Predict ab (Lab units) and RGB in [0, 1] at the input's resolution.
+        """Predict ab (Lab units) and RGB in [0, 1] at the input's resolution, at `predict_temperature`.
 
         `batch` is a batch dict with "L" (normalised), a raw {"rgb": uint8 or float} dict, or an L tensor.
         """
@@ -247,7 +321,7 @@ class ColorizationModule(pl.LightningModule):
             rgb = batch["rgb"]
             batch = {"L": lab_batch(rgb.float() / 255.0 if not rgb.is_floating_point() else rgb)[0]}
         L = batch["L"] if isinstance(batch, dict) else batch
-        ab = self.inference_model()(L)
+        ab = self.inference_model(self.predict_temperature)(L)
         return {"ab": ab, "rgb": l_ab_to_rgb(L.float(), ab / AB_NORM)}
 
     # ---------------------------------------------------------------- optimisation
@@ -288,13 +362,27 @@ class ColorizationModule(pl.LightningModule):
 
     # ---------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Refuse to write non-finite weights and record the class so `load_checkpoint` can rebuild it."""
-        for name, tensor in checkpoint.get("state_dict", {}).items():
-            if torch.is_tensor(tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                raise NonFiniteLossError(
-                    f"refusing to save a checkpoint at global step {self.global_step}: "
-                    f"weight {name} is not finite (training diverged)"
-                )
+        """Refuse to write after a non-finite loss or with non-finite weights (on every rank together), and
+        record the class so `load_checkpoint` can rebuild it."""
+        self.check_finite(f"refusing to save a checkpoint at global step {self.global_step}: ")
+        floats = [
+            (name, t)
+            for name, t in checkpoint.get("state_dict", {}).items()
+            if torch.is_tensor(t) and t.is_floating_point()
+        ]
+        bad = (
+            torch.stack([~torch.isfinite(t).all() for _, t in floats])
+            if floats
+            else torch.zeros(1, dtype=bool)
+        )
+        trainer = self._trainer
+        local = bool(bad.any())
+        if trainer.strategy.reduce_boolean_decision(local, all=False) if trainer is not None else local:
+            name = floats[int(bad.nonzero()[0])][0] if local else "(on another rank)"
+            raise NonFiniteLossError(
+                f"refusing to save a checkpoint at global step {self.global_step}: "
+                f"weight {name} is not finite (training diverged)"
+            )
         checkpoint["colorization_class"] = f"{type(self).__module__}.{type(self).__qualname__}"
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -339,4 +427,4 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> Colo
     return model.eval()
 
 
-__all__ = ["ABInference", "ColorizationModule", "load_checkpoint", "upsample_to"]
+__all__ = ["ABInference", "ColorizationModule", "load_checkpoint", "plain_spec", "upsample_to"]

@@ -33,6 +33,20 @@ DEFAULT_EVAL_TEMPERATURES = (1.0, 0.77, 0.58, 0.38, 0.29, 0.14)
 """Zhang et al.'s temperature sweep (T → 0, the mode, is approached by 0.14; T must be > 0)."""
 
 
+def annealed_decode(
+    logits: Tensor,
+    points: Tensor,
+    temperature: float,
+    size: tuple[int, int] | torch.Size,
+    output_stride: int = 1,
+    check: bool = True,
+) -> Tensor:
+    """Bin logits → ab (Lab units) at `size`: annealed mean at `temperature`, then bilinear upsampling when
+    the net works at a coarser `output_stride`. The one decoder of training, evaluation and inference."""
+    ab = annealed_mean(logits.float(), points, temperature, check=check)
+    return upsample_to(ab, size, output_stride)
+
+
 class AnnealedMeanInference(nn.Module):
     """Pure-torch inference: L_n → bin logits → annealed mean at T → ab (Lab units) at the input size."""
 
@@ -45,8 +59,7 @@ class AnnealedMeanInference(nn.Module):
 
     def forward(self, L: Tensor) -> Tensor:
         """Predict ab (Lab units) for normalised lightness L (B×1×H×W)."""
-        ab = annealed_mean(self.net(L).float(), self.points, self.temperature)
-        return upsample_to(ab, L.shape[-2:], self.output_stride)
+        return annealed_decode(self.net(L), self.points, self.temperature, L.shape[-2:], self.output_stride)
 
 
 class ClassificationModule(ColorizationModule):
@@ -174,17 +187,16 @@ class ClassificationModule(ColorizationModule):
             idx, w = soft_encode(ab, self.gamut_points, k=self.k, sigma=self.sigma, check=False)
         return rebalanced_cross_entropy(output.float(), idx, w, self.class_weights, check=False)
 
+    def decode_at(self, output: Tensor, size: torch.Size, temperature: float | None = None) -> Tensor:
+        """ab (Lab units) at `size` from the net's own logits, annealed mean at `temperature` (default: T)."""
+        t = self.temperature if temperature is None else float(temperature)
+        return annealed_decode(output, self.gamut_points, t, size, self.output_stride, check=False)
+
     def decode(self, output: Tensor, size: torch.Size) -> dict[str, Tensor]:
         """Annealed mean at the module's temperature (tag "") and at every evaluation temperature."""
-        logits = output.float()
-        ab = annealed_mean(logits, self.gamut_points, self.temperature, check=False)  # logits: the net's own
-        preds = {"": upsample_to(ab, size, self.output_stride)}
+        preds = {"": self.decode_at(output, size)}
         for t in self.eval_temperatures:
-            if t == self.temperature:
-                preds[f"T={t:g}"] = preds[""]
-            else:
-                ab = annealed_mean(logits, self.gamut_points, t, check=False)
-                preds[f"T={t:g}"] = upsample_to(ab, size, self.output_stride)
+            preds[f"T={t:g}"] = preds[""] if t == self.temperature else self.decode_at(output, size, t)
         return preds
 
     def inference_model(self, temperature: float | None = None) -> nn.Module:

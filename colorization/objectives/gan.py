@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from colorization.errors import ConfigError
-from colorization.objectives.base import ColorizationModule, _plain, upsample_to
+from colorization.objectives.base import ColorizationModule, plain_spec, upsample_to
 from colorization.objectives.regression import RegressionModule
 
 GAN_OPTIMIZER: dict[str, Any] = {
@@ -27,14 +27,19 @@ GAN_OPTIMIZER: dict[str, Any] = {
 DEFAULT_DISCRIMINATOR: dict[str, Any] = {"_target_": "colorization.nets.PatchGAN", "in_channels": 3}
 
 
+def _no_closure() -> None:
+    """The closure of an optimiser step whose backward has already run (manual optimisation)."""
+
+
 class GANModule(ColorizationModule):
     """Generator G: L_n → normalised ab (2 channels); discriminator D: cat(L_n, ab_n) → patch logits.
 
     The first `pretrain_steps` generator steps use λ_L1·L1 alone (D is not trained); afterwards each
     step updates D on real vs detached fake pairs, then G on adversarial + λ_L1·L1.
     gan_mode "vanilla" uses BCE with logits, "lsgan" the least-squares loss.
-    Note: with manual optimisation Lightning's global_step counts optimiser steps, i.e. two per batch in
-    the adversarial phase (so Trainer(max_steps=N) means about N/2 batches there); `g_steps` counts batches.
+    One training batch is one global step (so Trainer(max_steps=N) runs N batches): D's optimiser step goes
+    through the strategy (precision plugin included) but not through Lightning's step counter. `g_steps`
+    counts generator steps (a Python int, stored in the checkpoint, so resuming keeps the phase right).
     """
 
     def __init__(
@@ -64,15 +69,20 @@ class GANModule(ColorizationModule):
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.lambda_l1, self.gan_mode, self.pretrain_steps = float(lambda_l1), gan_mode, int(pretrain_steps)
-        self.d_optimizer_spec = _plain(d_optimizer) if d_optimizer is not None else dict(GAN_OPTIMIZER)
+        self.d_optimizer_spec = plain_spec(d_optimizer) or dict(GAN_OPTIMIZER)
         self.net = self.build_net(2, final_activation="tanh")  # pix2pix's bounded generator
-        spec = _plain(discriminator) if discriminator is not None else dict(DEFAULT_DISCRIMINATOR)
+        if self.output_stride != 1:
+            raise ConfigError(
+                f"the cGAN needs a full-resolution generator (output_stride 1); "
+                f"{type(self.net).__name__} has output_stride {self.output_stride}"
+            )
+        spec = plain_spec(discriminator) or dict(DEFAULT_DISCRIMINATOR)
         try:
             self.discriminator = hydra.utils.instantiate(spec, _convert_="all")
         except Exception as err:
             raise ConfigError(f"cannot build discriminator {spec!r}: {err.__cause__ or err}") from err
-        # Generator steps taken (a buffer, so resuming keeps the pretraining phase right).
-        self.register_buffer("g_steps", torch.zeros((), dtype=torch.long))
+        # Generator steps taken: a Python counter (reading a device buffer each step would sync the host).
+        self.g_steps = 0
 
     def compute_loss(self, output: Tensor, batch: dict[str, Tensor]) -> Tensor:
         """L1 between the (upsampled) generator output and the true normalised ab."""
@@ -95,17 +105,19 @@ class GANModule(ColorizationModule):
         n = L.shape[0]
         fake = upsample_to(self.net(L).float(), ab.shape[-2:], self.output_stride)
         l1 = F.l1_loss(fake, ab)
-        adversarial = int(self.g_steps) >= self.pretrain_steps
+        adversarial = self.g_steps >= self.pretrain_steps
         logs = {"train/g_l1": l1.detach(), "train/adversarial": float(adversarial)}
         if adversarial:
             real_pair, fake_pair = torch.cat([L, ab], 1), torch.cat([L, fake.detach()], 1)
             self.discriminator.requires_grad_(True)
             d_real, d_fake = self.discriminator(real_pair), self.discriminator(fake_pair)
             d_loss = 0.5 * (self.gan_loss(d_real, True) + self.gan_loss(d_fake, False))
-            self.check_finite(d_loss, "discriminator loss")
+            self.record_finite(d_loss)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
-            opt_d.step()
+            # Through the strategy and its precision plugin (gradient unscaling, clipping hooks), but not
+            # through LightningOptimizer.step, whose progress counter would add a 2nd global step per batch.
+            self.trainer.strategy.optimizer_step(opt_d.optimizer, _no_closure)
             self.discriminator.requires_grad_(False)
             g_adv = self.gan_loss(self.discriminator(torch.cat([L, fake], 1)), True)
             logs.update(
@@ -119,7 +131,7 @@ class GANModule(ColorizationModule):
             g_loss = g_adv + self.lambda_l1 * l1
         else:
             g_loss = self.lambda_l1 * l1
-        self.check_finite(g_loss, "generator loss")
+        self.record_finite(g_loss)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
         opt_g.step()
@@ -128,6 +140,17 @@ class GANModule(ColorizationModule):
         self.log("train/loss", g_loss.detach(), prog_bar=True, batch_size=n)
         self.log_dict(logs, batch_size=n)
         return g_loss.detach()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The base checks, plus the generator step count (the pretraining phase survives a resume)."""
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["gan_g_steps"] = self.g_steps
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the generator step count (older checkpoints kept it as a `g_steps` buffer)."""
+        old = checkpoint.get("state_dict", {}).pop("g_steps", None)
+        self.g_steps = int(checkpoint.get("gan_g_steps", old if old is not None else 0))
+        super().on_load_checkpoint(checkpoint)
 
     def configure_optimizers(self) -> Any:
         """G and D optimisers (Adam 2e-4, β=(0.5, 0.999) by default) and optional schedulers."""
