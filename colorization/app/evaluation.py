@@ -119,7 +119,7 @@ def evaluate_checkpoint(
             batch = datamodule.on_after_batch_transfer(batch, 0)
             L, ab_n = batch["L"], batch["ab"]
             true_ab = ab_n.float() * AB_NORM
-            true_rgb = batch.get("rgb", l_ab_to_rgb(L, ab_n))
+            true_rgb = batch["rgb"] if "rgb" in batch else l_ab_to_rgb(L, ab_n)
             weights = module.auc_pixel_weights(true_ab)
             output = module(L)  # one pass: logits or normalised ab
             pred_ab = _decode(module, output, L.shape[-2:], own_t)

@@ -404,7 +404,7 @@ class LabDataModule(LightningDataModule):
                 log.warning("ignoring a bad cached prior %s (%s)", path, exc)
         prior = ColorPrior(gamut.to("cpu"))
         for ab in self._train_batches("prior", device):
-            prior.update(ab.cpu())
+            prior.update(ab)  # nearest bins on ab's device; only the bin counts come back to the host
         prior.finalize()
         try:
             prior.save(path)
@@ -420,9 +420,7 @@ class LabDataModule(LightningDataModule):
                 return ABGamut(torch.load(path, map_location="cpu", weights_only=True))
             except Exception as exc:  # noqa: BLE001 - a corrupt cache is recomputed
                 log.warning("ignoring a bad cached gamut %s (%s)", path, exc)
-        gamut = ABGamut.from_ab(
-            (ab.cpu() for ab in self._train_batches("gamut", device)), min_count=min_count
-        )
+        gamut = ABGamut.from_ab(self._train_batches("gamut", device), min_count=min_count)
         try:
             torch.save(gamut.points.cpu(), path)
         except OSError as exc:

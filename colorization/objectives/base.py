@@ -159,7 +159,7 @@ class ColorizationModule(pl.LightningModule):
         dm = self._datamodule()
         if dm is not None and hasattr(dm, "compute_prior"):
             prior = dm.compute_prior(ABGamut(self.auc_points.cpu()))
-            self.auc_weights = inverse_prior_weights(prior).to(self.auc_weights)
+            self.auc_weights = prior.weights(0.0).to(self.auc_weights)  # inverse prior (λ = 0)
         else:
             log.warning(
                 "no datamodule with compute_prior: val/auc_rebalanced uses uniform weights (= val/auc)"
@@ -393,18 +393,6 @@ class ColorizationModule(pl.LightningModule):
                 module = self.get_submodule(name.rpartition(".")[0]) if "." in name else self
                 setattr(module, name.rpartition(".")[2], torch.empty_like(state[name], device=buf.device))
         self._auc_ready = True
-
-
-def inverse_prior_weights(prior: Any) -> Tensor:
-    """Per-bin inverse-prior weights (λ = 0 of Zhang's formula, E_p[w] = 1), from a ColorPrior.
-
-    Bins with a vanishing prior overflow float32 at λ = 0; they get the largest finite weight instead.
-    """
-    w = prior.weights(0.0).float()
-    finite = torch.isfinite(w)
-    if finite.all():
-        return w
-    return torch.where(finite, w, w[finite].max() if finite.any() else torch.ones_like(w))
 
 
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> ColorizationModule:

@@ -25,7 +25,7 @@ from colorization.color import (
     soft_encode,
 )
 from colorization.errors import ConfigError
-from colorization.objectives.base import ColorizationModule, inverse_prior_weights, upsample_to
+from colorization.objectives.base import ColorizationModule, upsample_to
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +133,9 @@ class ClassificationModule(ColorizationModule):
             self.net = self.build_net(q, final_activation=None).to(device)
 
     def _set_prior(self, prior: ColorPrior) -> None:
+        """Adopt the loss's prior: its probabilities and the λ-rebalanced class weights."""
         self.prior_probs = prior.probs.float().to(self.prior_probs.device)
         self.class_weights = prior.weights(self.rebalance_lambda).float().to(self.class_weights.device)
-        self.auc_points = self.gamut_points.clone()
-        self.auc_weights = inverse_prior_weights(prior).to(self.auc_weights.device)
 
     def setup(self, stage: str) -> None:
         """Fetch the dataset gamut (then build the net) and the dataset prior from the datamodule, once."""
@@ -157,9 +156,8 @@ class ClassificationModule(ColorizationModule):
             uniform = ColorPrior.uniform(points)
             self._set_prior(prior if prior is not None and self.prior_kind == "dataset" else uniform)
             # The rebalanced AuC uses the data's prior even when the loss is not rebalanced.
-            self.auc_weights = inverse_prior_weights(prior if prior is not None else uniform).to(
-                self.auc_weights.device
-            )
+            auc_prior = prior if prior is not None else uniform
+            self.auc_weights = auc_prior.weights(0.0).to(self.auc_weights.device)
             self._prior_ready = True
         self._auc_ready = True
 
