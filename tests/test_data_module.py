@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 from skimage.color import rgb2lab
+from trainers import quiet_trainer
 
 from colorization.color import ABGamut, ColorPrior
 from colorization.data import Folder, LabDataModule, Samples, Synthetic, synthetic_batch, synthetic_scene
@@ -408,9 +409,8 @@ def test_checkpoints_carry_the_datamodule_hyperparameters(tmp_path):
     net = {"_target_": "colorization.nets.BaselineCNN", "variant": "small7", "width": 0.25}
     model = RegressionModule(net, perceptual_metrics=False)
     ckpt_dir = tmp_path / "ckpt"
-    trainer = lightning.Trainer(
-        max_steps=1, limit_val_batches=0, logger=False, enable_progress_bar=False, enable_model_summary=False,
-        accelerator="cpu", default_root_dir=tmp_path,
+    trainer = quiet_trainer(
+        tmp_path, max_steps=1, limit_val_batches=0, enable_checkpointing=True,
         callbacks=[lightning.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, save_last=True)],
     )
     trainer.fit(model, datamodule=dm)

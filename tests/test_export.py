@@ -17,6 +17,7 @@ from PIL import Image
 from skimage import color as skcolor
 from skimage import data as skdata
 from torch.utils.data import DataLoader
+from trainers import quiet_trainer
 
 from colorization.colorize import Colorizer, main, rgb_to_lab_np
 from colorization.export import export_onnx
@@ -48,16 +49,7 @@ def training_batches() -> list[dict[str, torch.Tensor]]:
 
 def make_checkpoint(path: Path, module: pl.LightningModule) -> Path:
     """Train `module` for two steps with a Lightning Trainer and save its checkpoint."""
-    trainer = pl.Trainer(
-        max_steps=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        accelerator="cpu",
-        devices=1,
-    )
+    trainer = quiet_trainer(max_steps=2, limit_val_batches=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(module, train_dataloaders=DataLoader(training_batches(), batch_size=3))
@@ -187,16 +179,8 @@ def test_trained_size_comes_from_the_datamodule_saved_by_fit(tmp_path: Path) -> 
         "synthetic", root=tmp_path / "syn", image_size=32, batch_size=4, num_workers=0, count=16, size=40
     )
     module = objectives.RegressionModule(net=NET, perceptual_metrics=False, rebalanced_auc=False)
-    trainer = pl.Trainer(
-        max_steps=1,
-        max_epochs=1,
-        limit_val_batches=0,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        accelerator="cpu",
-        devices=1,
+    trainer = quiet_trainer(
+        tmp_path, max_steps=1, max_epochs=1, limit_val_batches=0, enable_checkpointing=True
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

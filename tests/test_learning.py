@@ -9,6 +9,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 from torch.utils.data import DataLoader
+from trainers import quiet_trainer
 
 from colorization.color import AB_NORM, ABGamut, ColorPrior, l_ab_to_rgb, lab_batch
 from colorization.data.synthetic import synthetic_batch
@@ -57,15 +58,7 @@ def results() -> dict[str, dict[str, float]]:
     }
     for name, module in modules.items():
         torch.manual_seed(0)
-        pl.Trainer(
-            accelerator="cpu",
-            max_steps=STEPS,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            limit_val_batches=0,
-        ).fit(module, datamodule=SyntheticDM())
+        quiet_trainer(max_steps=STEPS, limit_val_batches=0).fit(module, datamodule=SyntheticDM())
         with torch.no_grad():
             pred_ab = module.inference_model()(L)
         chroma = pred_ab.norm(dim=1, keepdim=True)

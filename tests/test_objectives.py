@@ -19,6 +19,7 @@ from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
+from trainers import quiet_trainer
 
 from colorization.color import AB_NORM, ABGamut, ColorPrior, lab_batch
 from colorization.data.synthetic import synthetic_batch
@@ -52,20 +53,6 @@ def make_batches(n: int = 8, size: int = 32, bs: int = 4, seed: int = 0) -> list
 @pytest.fixture(scope="module")
 def batches() -> list[dict[str, torch.Tensor]]:
     return make_batches()
-
-
-def trainer(tmp_path=None, **kw) -> pl.Trainer:
-    args = dict(
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        default_root_dir=tmp_path,
-    )
-    args.update(kw)
-    return pl.Trainer(**args)
 
 
 class LossRecorder(Callback):
@@ -181,7 +168,7 @@ def test_model_objective_loss_drops(model, objective, batches) -> None:
     module = build_objective(objective, net)
     rec = LossRecorder()
     steps = 10
-    trainer(max_steps=steps, callbacks=[rec], limit_val_batches=0).fit(
+    quiet_trainer(max_steps=steps, callbacks=[rec], limit_val_batches=0).fit(
         module,
         datamodule=PriorDM(batches[:1] * steps),  # overfit one batch: the loss must go down
     )
@@ -263,7 +250,7 @@ def test_predict_temperature_is_used_by_predict_step(batches) -> None:
     module = build("classification", ZHANG).eval()
     L = batches[0]["L"]
     loader = DataLoader(batches[:1], batch_size=None)
-    t = trainer(logger=False)
+    t = quiet_trainer(logger=False)
     default = t.predict(module, loader)[0]["ab"]
     outs = {}
     for T in (1.0, 0.1):
@@ -331,7 +318,9 @@ def test_inference_model_exports_to_onnx(tmp_path, batches) -> None:
 @pytest.mark.parametrize("objective,net", [("regression", CNN), ("classification", CONV), ("gan", UNET)])
 def test_checkpoint_roundtrip(objective, net, tmp_path, batches) -> None:
     module = build(objective, net)
-    trainer(tmp_path, max_steps=2, limit_val_batches=0).fit(module, DataLoader(batches, batch_size=None))
+    quiet_trainer(tmp_path, max_steps=2, limit_val_batches=0).fit(
+        module, DataLoader(batches, batch_size=None)
+    )
     path = str(tmp_path / "m.ckpt")
     module.trainer.save_checkpoint(path)
     loaded = load_checkpoint(path)
@@ -349,7 +338,7 @@ def test_dataset_gamut_and_prior_are_stored_in_checkpoint(tmp_path, batches) -> 
         CNN, adam(1e-3), gamut="dataset", prior="dataset", eval_temperatures=[0.38], perceptual_metrics=False
     )
     assert module.net is None
-    trainer(tmp_path, max_steps=2, limit_val_batches=1).fit(module, datamodule=dm)
+    quiet_trainer(tmp_path, max_steps=2, limit_val_batches=1).fit(module, datamodule=dm)
     gamut = dm.compute_gamut()
     q = len(gamut)
     assert module.num_classes == q < 313 and module.net.out_channels == q
@@ -389,7 +378,9 @@ class NaNAt(RegressionModule):
 def test_nan_loss_stops_with_step_and_keeps_last_checkpoint_finite(tmp_path, batches) -> None:
     module = NaNAt(CNN, adam(1e-3), perceptual_metrics=False)
     ckpt = ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=1, save_top_k=-1)
-    t = trainer(tmp_path, max_steps=10, enable_checkpointing=True, callbacks=[ckpt], limit_val_batches=0)
+    t = quiet_trainer(
+        tmp_path, max_steps=10, enable_checkpointing=True, callbacks=[ckpt], limit_val_batches=0
+    )
     with pytest.raises(NonFiniteLossError, match="global step 3"):
         t.fit(module, DataLoader(batches * 5, batch_size=None))
     last = torch.load(tmp_path / "last.ckpt", weights_only=False)
@@ -405,7 +396,9 @@ def test_nan_checked_every_interval_still_names_first_step_and_never_saves_after
     module = NaNAt(CNN, adam(1e-3), perceptual_metrics=False)
     module.finite_check_interval = 50
     ckpt = ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=2, save_top_k=-1)
-    t = trainer(tmp_path, max_steps=10, enable_checkpointing=True, callbacks=[ckpt], limit_val_batches=0)
+    t = quiet_trainer(
+        tmp_path, max_steps=10, enable_checkpointing=True, callbacks=[ckpt], limit_val_batches=0
+    )
     with pytest.raises(
         NonFiniteLossError, match="refusing to save.*non-finite training loss at global step 3"
     ):
@@ -414,13 +407,13 @@ def test_nan_checked_every_interval_still_names_first_step_and_never_saves_after
     module = NaNAt(CNN, adam(1e-3), perceptual_metrics=False)
     module.finite_check_interval = 50
     with pytest.raises(NonFiniteLossError, match="global step 3"):
-        trainer(tmp_path, max_steps=10, limit_val_batches=0).fit(
+        quiet_trainer(tmp_path, max_steps=10, limit_val_batches=0).fit(
             module, DataLoader(batches * 5, batch_size=None)
         )
     module = NaNAt(CNN, adam(1e-3), perceptual_metrics=False)  # and before a validation
     module.finite_check_interval = 50
     with pytest.raises(NonFiniteLossError, match="global step 3"):
-        trainer(tmp_path, max_steps=10, val_check_interval=5, limit_val_batches=1).fit(
+        quiet_trainer(tmp_path, max_steps=10, val_check_interval=5, limit_val_batches=1).fit(
             module, DataLoader(batches * 5, batch_size=None), DataLoader(batches[:1], batch_size=None)
         )
     assert module.global_step == 5  # stopped at the first validation, before running it
@@ -460,7 +453,7 @@ def test_training_steps_make_no_host_sync_in_project_code(monkeypatch, batches) 
 
     for module in (build("regression", CNN), build("gan", UNET)):
         module.finite_check_interval = 1000
-        trainer(max_steps=3, limit_val_batches=0, callbacks=[Spy()]).fit(
+        quiet_trainer(max_steps=3, limit_val_batches=0, callbacks=[Spy()]).fit(
             module, DataLoader(batches * 2, batch_size=None)
         )
     assert calls == []
@@ -543,7 +536,7 @@ def test_nan_on_one_ddp_rank_stops_every_rank_with_the_message(mode, tmp_path) -
 
 def test_nan_weights_are_never_saved(tmp_path, batches) -> None:
     module = build("regression", CNN)
-    t = trainer(tmp_path, max_steps=1, limit_val_batches=0)
+    t = quiet_trainer(tmp_path, max_steps=1, limit_val_batches=0)
     t.fit(module, DataLoader(batches, batch_size=None))
     good = str(tmp_path / "good.ckpt")
     t.save_checkpoint(good)
@@ -564,7 +557,7 @@ def test_gan_pretraining_then_both_players_update(batches) -> None:
     d0 = [p.detach().clone() for p in module.discriminator.parameters()]
     g0 = [p.detach().clone() for p in module.net.parameters()]
     # pretraining only: D must not move
-    trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=0).fit(
+    quiet_trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=0).fit(
         module, DataLoader(batches[:1] * 3, batch_size=None)
     )
     assert int(module.g_steps) == 3
@@ -588,7 +581,7 @@ def test_gan_adversarial_phase_updates_both_and_l1_drops(batches) -> None:
                 self.out.append(float(trainer.callback_metrics["train/g_l1"]))
                 assert "train/d_loss" in trainer.callback_metrics
 
-        trainer(max_epochs=1, limit_train_batches=8, limit_val_batches=0, callbacks=[L1(l1s)]).fit(
+        quiet_trainer(max_epochs=1, limit_train_batches=8, limit_val_batches=0, callbacks=[L1(l1s)]).fit(
             module, DataLoader(batches[:1] * 8, batch_size=None)
         )
         assert any(not torch.equal(a, b) for a, b in zip(d0, module.discriminator.parameters(), strict=True))
@@ -610,7 +603,7 @@ def test_gan_max_steps_counts_batches(precision, tmp_path, batches) -> None:
             seen.append(trainer.global_step)
 
     d0 = [p.detach().clone() for p in module.discriminator.parameters()]
-    t = trainer(tmp_path, max_steps=6, precision=precision, limit_val_batches=0, callbacks=[Count()])
+    t = quiet_trainer(tmp_path, max_steps=6, precision=precision, limit_val_batches=0, callbacks=[Count()])
     t.fit(module, DataLoader(batches[:1] * 20, batch_size=None))
     assert seen == [1, 2, 3, 4, 5, 6] and module.g_steps == 6
     assert any(not torch.equal(a, b) for a, b in zip(d0, module.discriminator.parameters(), strict=True))
@@ -652,7 +645,7 @@ def test_plateau_scheduler_and_temperature_curve_logged(tmp_path) -> None:
     )
     cfg = module.configure_optimizers()
     assert cfg["lr_scheduler"]["monitor"] == "val/loss"
-    t = trainer(tmp_path, max_epochs=2, limit_val_batches=1)
+    t = quiet_trainer(tmp_path, max_epochs=2, limit_val_batches=1)
     t.fit(module, DataLoader(batches, batch_size=None), DataLoader(batches[:1], batch_size=None))
     keys = set(t.callback_metrics)
     for name in ("loss", "psnr", "ssim", "colorfulness", "colorfulness_gap", "auc", "auc_rebalanced"):
@@ -679,7 +672,7 @@ def test_classification_with_lab_datamodule_dataset_gamut_and_prior(tmp_path) ->
     module = ClassificationModule(
         CNN, adam(3e-3), gamut="dataset", prior="dataset", eval_temperatures=[0.38], perceptual_metrics=False
     )
-    t = trainer(tmp_path, max_epochs=1, limit_train_batches=3, limit_val_batches=1)
+    t = quiet_trainer(tmp_path, max_epochs=1, limit_train_batches=3, limit_val_batches=1)
     t.fit(module, datamodule=dm)
     q = module.num_classes
     assert 0 < q < 313 and module.net.out_channels == q
@@ -702,7 +695,7 @@ def test_gan_schedulers_step_each_epoch(batches) -> None:
     step = {"_target_": "torch.optim.lr_scheduler.StepLR", "_partial_": True, "step_size": 1, "gamma": 0.1}
     for sched, expected in ((plateau, 2e-4 * 0.5**2), (step, 2e-4 * 0.1**3)):
         module = GANModule(UNET, scheduler=sched, discriminator=PATCH, perceptual_metrics=False)
-        t = trainer(max_epochs=3, limit_train_batches=1, limit_val_batches=1)
+        t = quiet_trainer(max_epochs=3, limit_train_batches=1, limit_val_batches=1)
         t.fit(module, DataLoader(batches, batch_size=None), DataLoader(batches[:1], batch_size=None))
         for opt in module.optimizers():
             assert opt.param_groups[0]["lr"] == pytest.approx(expected)

@@ -8,6 +8,7 @@ import torch
 from lightning.pytorch.loggers import CSVLogger, Logger
 from PIL import Image
 from torch.utils.data import DataLoader
+from trainers import quiet_trainer
 
 from colorization.callbacks import ABHistogramLogger, ImageGridLogger, ab_histogram, make_grid
 from colorization.color import lab_batch
@@ -46,15 +47,10 @@ class WandbLogger(Logger):
 def fit(tmp_path, logger) -> pl.Trainer:
     module = RegressionModule(CONV, perceptual_metrics=False)
     data = batches()
-    t = pl.Trainer(
-        accelerator="cpu",
+    t = quiet_trainer(
+        tmp_path,
         max_epochs=1,
         logger=logger,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        default_root_dir=tmp_path,
         callbacks=[ImageGridLogger(every_n_steps=1, num_images=2), ABHistogramLogger(bins=16)],
     )
     t.fit(module, DataLoader(data, batch_size=None), DataLoader(data, batch_size=None))
