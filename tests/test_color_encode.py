@@ -275,8 +275,13 @@ def test_annealed_mean_exports_to_onnx(tmp_path) -> None:
 
     path = tmp_path / "decode.onnx"
     torch.onnx.export(
-        Decode(), (torch.randn(1, 313, 4, 4),), str(path), dynamo=False,
-        input_names=["z"], output_names=["ab"], dynamic_axes={"z": {0: "b", 2: "h", 3: "w"}},
+        Decode(),
+        (torch.randn(1, 313, 4, 4),),
+        str(path),
+        dynamo=False,
+        input_names=["z"],
+        output_names=["ab"],
+        dynamic_axes={"z": {0: "b", 2: "h", 3: "w"}},
     )
     onnx.checker.check_model(onnx.load(str(path)))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -361,8 +361,13 @@ def test_every_data_config_instantiates(name, tmp_path):
     assert dm.source.root == tmp_path / name
     assert dm.prior_max_images is None  # the prior streams every training image by default
     # the command-line overrides of the README still reach the DataModule and its source
-    overrides = ("data.root=" + str(tmp_path / "elsewhere"), "data.image_size=48", "data.batch_size=3",
-                 "data.num_workers=1", "data.prior_max_images=50")
+    overrides = (
+        "data.root=" + str(tmp_path / "elsewhere"),
+        "data.image_size=48",
+        "data.batch_size=3",
+        "data.num_workers=1",
+        "data.prior_max_images=50",
+    )
     dm = instantiate(_data_node(name, tmp_path, overrides))
     assert dm.source.root == tmp_path / "elsewhere" and dm.image_size == 48
     assert (dm.batch_size, dm.num_workers, dm.prior_max_images) == (3, 1, 50)
@@ -410,7 +415,10 @@ def test_checkpoints_carry_the_datamodule_hyperparameters(tmp_path):
     model = RegressionModule(net, perceptual_metrics=False)
     ckpt_dir = tmp_path / "ckpt"
     trainer = quiet_trainer(
-        tmp_path, max_steps=1, limit_val_batches=0, enable_checkpointing=True,
+        tmp_path,
+        max_steps=1,
+        limit_val_batches=0,
+        enable_checkpointing=True,
         callbacks=[lightning.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, save_last=True)],
     )
     trainer.fit(model, datamodule=dm)

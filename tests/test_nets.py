@@ -41,9 +41,11 @@ SMALL_NETS = [
     ("unet", lambda **kw: UNetGenerator(num_downs=4, base_channels=8, **kw), 32),
     ("attention_unet", lambda **kw: UNetGenerator(num_downs=5, base_channels=8, attention=True, **kw), 32),
     ("resnet_unet", lambda **kw: UNetGenerator(encoder="resnet18", width=1 / 16, pretrained=False, **kw), 64),
-    ("resnet34_attention_unet",
-     lambda **kw: UNetGenerator(encoder="resnet34", width=1 / 16, pretrained=False, attention=True, **kw),
-     64),
+    (
+        "resnet34_attention_unet",
+        lambda **kw: UNetGenerator(encoder="resnet34", width=1 / 16, pretrained=False, attention=True, **kw),
+        64,
+    ),
 ]
 IDS = [name for name, _, _ in SMALL_NETS]
 
@@ -328,8 +330,10 @@ def test_resnet_encoder_keys_match_torchvision(arch, depths):
 
 def test_resnet_keys_against_installed_torchvision():
     if importlib.util.find_spec("torchvision") is None:
-        pytest.skip("torchvision is not installed (by design: it breaks lightning here); key names are "
-                    "checked against torchvision's source-derived list instead")
+        pytest.skip(
+            "torchvision is not installed (by design: it breaks lightning here); key names are "
+            "checked against torchvision's source-derived list instead"
+        )
     import torchvision
 
     tv = torchvision.models.resnet18(weights=None)
@@ -468,8 +472,9 @@ def test_koala_with_real_timm():
 
 
 # -- export -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name,factory,size", [SMALL_NETS[i] for i in (0, 2, 3, 5, 6)],
-                         ids=[IDS[i] for i in (0, 2, 3, 5, 6)])
+@pytest.mark.parametrize(
+    "name,factory,size", [SMALL_NETS[i] for i in (0, 2, 3, 5, 6)], ids=[IDS[i] for i in (0, 2, 3, 5, 6)]
+)
 def test_onnx_export_with_dynamic_size(name, factory, size):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
@@ -478,8 +483,15 @@ def test_onnx_export_with_dynamic_size(name, factory, size):
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (torch.randn(1, 1, size, size),), buf, dynamo=False, input_names=["L"],
-                          output_names=["out"], dynamic_axes={"L": {0: "b", 2: "h", 3: "w"}})
+        torch.onnx.export(
+            net,
+            (torch.randn(1, 1, size, size),),
+            buf,
+            dynamo=False,
+            input_names=["L"],
+            output_names=["out"],
+            dynamic_axes={"L": {0: "b", 2: "h", 3: "w"}},
+        )
     session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
     x = torch.randn(2, 1, 2 * size, size)
     (got,) = session.run(None, {"L": x.numpy()})

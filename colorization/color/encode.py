@@ -137,7 +137,12 @@ def _build_table(points: torch.Tensor, k: int, device: torch.device) -> _Table:
     cand[rows, slot] = cols
     ext = np.concatenate([pts.astype(np.float32), np.full((1, 2), _FAR, dtype=np.float32)])
     return _Table(
-        cell=cell, a0=a0, b0=b0, na=na, nb=nb, m=m,
+        cell=cell,
+        a0=a0,
+        b0=b0,
+        na=na,
+        nb=nb,
+        m=m,
         cand=torch.from_numpy(cand).to(device),
         cand_a=torch.from_numpy(np.ascontiguousarray(ext[cand, 0].T)).to(device),
         cand_b=torch.from_numpy(np.ascontiguousarray(ext[cand, 1].T)).to(device),

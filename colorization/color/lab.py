@@ -55,9 +55,7 @@ def check_image(
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim not in (3, 4) or x.shape[-3] != channels:
-        raise ValueError(
-            f"{name} must have shape B×{channels}×H×W or {channels}×H×W, got {tuple(x.shape)}"
-        )
+        raise ValueError(f"{name} must have shape B×{channels}×H×W or {channels}×H×W, got {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got {x.dtype}")
     if x.numel() == 0:

@@ -434,7 +434,7 @@ def _plain_values(values: dict[str, Any]) -> dict[str, Any]:
 
     return {
         k: OmegaConf.to_container(v, resolve=True) if isinstance(v, Container) else v
-            for k, v in values.items()
+        for k, v in values.items()
     }
 
 

@@ -56,9 +56,7 @@ def final_activation_layer(final_activation: str | None, out_channels: int) -> n
 
 def _tracing() -> bool:
     """True while the module is traced, exported or compiled (shape checks must not become graph guards)."""
-    return bool(
-        torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
-    )
+    return bool(torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling())
 
 
 def check_input(x: torch.Tensor, in_channels: int, size_multiple: int, name: str) -> None:

@@ -42,14 +42,19 @@ class PatchGAN(nn.Module):
         base = scaled(base_channels, width)
         self.in_channels = in_channels
         self.receptive_field = patchgan_receptive_field(n_layers)
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, base, 4, stride=2, padding=1),
-                                   nn.LeakyReLU(0.2, inplace=True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, base, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
         c_in = base
         for n in range(1, n_layers + 1):
             c = base * min(2**n, 8)
             stride = 2 if n < n_layers else 1
-            layers += [nn.Conv2d(c_in, c, 4, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c),
-                       nn.LeakyReLU(0.2, inplace=True)]
+            layers += [
+                nn.Conv2d(c_in, c, 4, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(c),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
             c_in = c
         layers.append(nn.Conv2d(c_in, 1, 4, stride=1, padding=1))
         self.model = nn.Sequential(*layers)

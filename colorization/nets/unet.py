@@ -124,8 +124,10 @@ class UNetGenerator(nn.Module):
             if i == 0:
                 layers.append(nn.ConvTranspose2d(c_in, self.out_channels, 4, stride=2, padding=1))
             else:
-                layers += [nn.ConvTranspose2d(c_in, c[i - 1], 4, stride=2, padding=1, bias=False),
-                           nn.BatchNorm2d(c[i - 1])]
+                layers += [
+                    nn.ConvTranspose2d(c_in, c[i - 1], 4, stride=2, padding=1, bias=False),
+                    nn.BatchNorm2d(c[i - 1]),
+                ]
                 # pix2pix: dropout in the blocks between two 8×base levels, except the innermost
                 if dropout > 0 and i < num_downs - 1 and mult[i] == mult[i - 1] == 8:
                     layers.append(nn.Dropout(dropout))
@@ -161,21 +163,31 @@ class UNetGenerator(nn.Module):
         ups, convs, gates = [], [], []
         c_in = enc[4]
         for k, (c_skip, c_out) in enumerate(zip(skips, outs, strict=True)):
-            up: list[nn.Module] = [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False),
-                                   nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            up: list[nn.Module] = [
+                nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
             if dropout > 0 and k < 2:
                 up.append(nn.Dropout(dropout))
             ups.append(nn.Sequential(*up))
-            convs.append(nn.Sequential(nn.Conv2d(c_out + c_skip, c_out, 3, padding=1, bias=False),
-                                       nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)))
+            convs.append(
+                nn.Sequential(
+                    nn.Conv2d(c_out + c_skip, c_out, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(c_out),
+                    nn.ReLU(inplace=True),
+                )
+            )
             if attention and k < 4:
                 gates.append(AttentionGate(c_skip, c_out))
             c_in = c_out
-        self.decoder = nn.ModuleDict({
-            "ups": nn.ModuleList(ups),
-            "convs": nn.ModuleList(convs),
-            "head": nn.Conv2d(c_in, self.out_channels, 1),
-        })
+        self.decoder = nn.ModuleDict(
+            {
+                "ups": nn.ModuleList(ups),
+                "convs": nn.ModuleList(convs),
+                "head": nn.Conv2d(c_in, self.out_channels, 1),
+            }
+        )
         self.gates = nn.ModuleList(gates) if attention else None
 
     def _forward_resnet(self, x: torch.Tensor) -> torch.Tensor:
