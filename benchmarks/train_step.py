@@ -80,7 +80,7 @@ def bare_loop(module, batch, args, device) -> float:
     module = module.to(device).train()
     if args.channels_last:
         module.net.to(memory_format=torch.channels_last)
-    opt = module.make_optimizer(module.net.parameters())
+    opt = module.configure_optimizers()  # the module's own optimiser, as Lightning builds it
     loader = DataLoader(Repeat(batch, args.warmup + args.steps), batch_size=None)
     t0 = 0.0
     for i, b in enumerate(loader):
@@ -135,7 +135,7 @@ def loss_share(args, device) -> dict[str, float]:
     if args.channels_last:
         module.net.to(memory_format=torch.channels_last)
     batch = make_batch(args.share_size, args.share_batch, device, args.channels_last)
-    opt = module.make_optimizer(module.net.parameters())
+    opt = module.configure_optimizers()  # the module's own optimiser, as Lightning builds it
     parts = {"forward": 0.0, "encode+loss": 0.0, "backward": 0.0, "step": 0.0}
     for i in range(args.share_warmup + args.share_steps):
         times = []

@@ -51,12 +51,34 @@ def _make_lpips() -> Metric | None:
         return None
 
 
+def _hide(metric: Metric, name: str) -> Metric:
+    """Keep a metric's feature network out of the module tree: it moves with the metric (`_apply`) but is not
+    saved in, or expected from, the checkpoints of the LightningModule that holds the metric."""
+    net = metric._modules.pop(name)
+    object.__setattr__(metric, name, net)
+    metric._hidden_nets = (*getattr(metric, "_hidden_nets", ()), name)
+    return metric
+
+
+class _HiddenNets:
+    """Mixin for a Metric whose feature networks were hidden by `_hide`: device and dtype moves reach them."""
+
+    def _apply(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        out = super()._apply(fn, *args, **kwargs)  # type: ignore[misc]
+        for name in getattr(self, "_hidden_nets", ()):
+            getattr(self, name)._apply(fn)
+        return out
+
+
 def _make_fid() -> Metric | None:
     """torchmetrics' FID, or None with one line saying why it is unavailable."""
     try:
         from torchmetrics.image.fid import FrechetInceptionDistance
 
-        return FrechetInceptionDistance(feature=2048, normalize=True)
+        class _FID(_HiddenNets, FrechetInceptionDistance):
+            """FID whose Inception network is not part of the holder's state_dict."""
+
+        return _hide(_FID(feature=2048, normalize=True), "inception")
     except Exception as err:  # torch-fidelity missing or weights not downloadable
         _say_once(
             "fid", f"FID left out: {err.__class__.__name__}: {str(err).splitlines()[0] if str(err) else ''}"
@@ -64,7 +86,7 @@ def _make_fid() -> Metric | None:
         return None
 
 
-class _LPIPSMetric(MeanMetric):
+class _LPIPSMetric(_HiddenNets, MeanMetric):
     """Mean LPIPS distance between RGB predictions and truths in [0, 1] (lower is closer)."""
 
     def __init__(self) -> None:
@@ -74,6 +96,7 @@ class _LPIPSMetric(MeanMetric):
         self.net = lpips.LPIPS(net="alex", verbose=False).eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
+        _hide(self, "net")
 
     def update(self, pred: Tensor, target: Tensor) -> None:  # type: ignore[override]
         """Add the distances of one batch (inputs rescaled to [-1, 1] as LPIPS expects)."""
@@ -82,7 +105,11 @@ class _LPIPSMetric(MeanMetric):
 
 
 class ColorizationMetrics(nn.Module):
-    """PSNR, SSIM, colourfulness (+gap), ab AuC raw and rebalanced, LPIPS/FID where available."""
+    """PSNR, SSIM, colourfulness (+gap), ab AuC raw and rebalanced, LPIPS/FID where available.
+
+    An nn.Module, so that a LightningModule holding it moves it with itself; its metric states and the
+    LPIPS / FID networks are not saved in checkpoints.
+    """
 
     def __init__(self, perceptual: bool = True, max_threshold: float = 150.0) -> None:
         super().__init__()

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_app_support import FAST, run_cli
+from support import FAST, run_cli
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def data_dir(shared_data_dir: Path) -> Path:
     """A tiny synthetic dataset shared by the module's subprocesses."""
-    return tmp_path_factory.mktemp("data")
+    return shared_data_dir
 
 
 # One case per path an error takes to the command line (validation, composition, OmegaConf, data, logger

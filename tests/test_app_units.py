@@ -10,11 +10,12 @@ import torch
 from hydra.errors import MissingConfigException
 from omegaconf import OmegaConf
 
-from colorization.app import tracking
+from colorization.app import runtime, tracking
 from colorization.app.cli import one_line
-from colorization.app.evaluation import CheckpointResult, ckpt_label
-from colorization.app.hardware import child_argv
-from colorization.app.report import save_grid, to_json, write_all
+from colorization.app.evaluation import ckpt_label
+from colorization.app.report import CheckpointResult, save_grid, to_json, write_all
+from colorization.app.runtime import child_argv
+from colorization.app.training import plain
 
 
 def test_child_argv_keeps_config_flags_and_job_overrides() -> None:
@@ -70,27 +71,36 @@ def test_configure_wandb_offline_without_credentials(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("NETRC", str(tmp_path / "none"))
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     cfg = OmegaConf.create(
-        {
-            "task_name": "train",
-            "sweep_name": "lam",
-            "tags": ["a"],
-            "logger": {"wandb": {"_target_": "x", "offline": False, "group": None, "tags": ["a"]}},
-        }
+        {"logger": {"wandb": {"_target_": "x", "offline": False, "group": None, "tags": ["a"]}}}
     )
-    assert tracking.configure_wandb(cfg) is True
+    assert tracking.configure_wandb(cfg.logger.wandb, sweep_name="lam", task_name="train") is True
     import os
 
     assert os.environ["WANDB_MODE"] == "offline" and os.environ["WANDB_SILENT"] == "true"
     assert cfg.logger.wandb.offline is True and cfg.logger.wandb.group == "lam"
-    assert tracking.configure_wandb(OmegaConf.create({"logger": {}})) is False
+    assert tracking.configure_wandb(None) is False  # W&B not chosen
 
 
 def test_group_name_from_sweep_dir() -> None:
-    """An unnamed multirun is grouped by its sweep directory's name."""
-    cfg = OmegaConf.create({"task_name": "train", "sweep_name": None})
-    info = {"multirun": True, "sweep_dir": "/x/multiruns/2026-01-01_10-00-00", "job_num": 0, "overrides": []}
-    assert tracking.group_name(cfg, info) == "train-2026-01-01_10-00-00"
-    assert tracking.group_name(cfg, {**info, "multirun": False}) is None
+    """An unnamed multirun is grouped by its sweep directory's name; a named one by its name."""
+    sweep = runtime.Sweep(multirun=True, sweep_dir="/x/multiruns/2026-01-01_10-00-00", job_num=0)
+    assert tracking.group_name(None, "train", sweep) == "train-2026-01-01_10-00-00"
+    assert tracking.group_name(None, "train", runtime.Sweep()) is None
+    assert tracking.group_name("lam", "train", runtime.Sweep()) == "lam"
+
+
+def test_runtime_outside_hydra_is_a_plain_single_run() -> None:
+    """Called in-process without Hydra, the runtime reports no sweep, no overrides, no choices."""
+    assert runtime.sweep() == runtime.Sweep() and runtime.overrides() == [] and runtime.choices() == {}
+    assert runtime.multirun_job() is None and runtime.prepare_ddp_children() is False
+
+
+def test_plain() -> None:
+    """Config nodes reach the library as resolved plain dicts; None and {} mean no spec."""
+    assert plain(OmegaConf.create({"a": "${b}", "b": 1})) == {"a": 1, "b": 1}
+    assert plain(None) is None and plain({}) is None and plain(OmegaConf.create({})) is None
+    spec = {"_target_": "x"}
+    assert plain(spec) == spec and plain(spec) is not spec
 
 
 def test_missing_option_becomes_one_line() -> None:

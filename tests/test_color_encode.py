@@ -14,7 +14,6 @@ from colorization.color import (
     ABGamut,
     annealed_mean,
     brute_force_knn,
-    dense_soft_target,
     nearest_bins,
     rebalanced_cross_entropy,
     rgb_to_lab,
@@ -166,6 +165,12 @@ def test_bad_input_is_a_value_error() -> None:
         soft_encode(torch.zeros(1, 2, 2, 2), ZHANG, sigma=0.0)
     with pytest.raises(ValueError, match="gamut"):
         soft_encode(torch.zeros(1, 2, 2, 2), torch.zeros(5, 3))
+
+
+def dense_soft_target(indices: torch.Tensor, weights: torch.Tensor, Q: int) -> torch.Tensor:
+    """The dense B×Q×H×W target of a sparse soft encoding (the loss itself never builds it)."""
+    b, _, h, w = indices.shape
+    return weights.new_zeros(b, Q, h, w).scatter_add_(1, indices, weights)
 
 
 def test_dense_target_and_loss_match_soft_target_cross_entropy() -> None:

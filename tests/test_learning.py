@@ -8,8 +8,8 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import pytest
 import torch
+from support import quiet_trainer
 from torch.utils.data import DataLoader
-from trainers import quiet_trainer
 
 from colorization.color import AB_NORM, ABGamut, ColorPrior, l_ab_to_rgb, lab_batch
 from colorization.data.synthetic import synthetic_batch

@@ -10,49 +10,41 @@ import subprocess
 import sys
 from pathlib import Path
 
-import hydra.utils
 import lightning.pytorch as pl
 import pytest
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import OmegaConf
+from support import CNN, PATCH, UNET, ZHANG, adam, compose_config, quiet_trainer
+from support import lab_batches as make_batches
 from torch.utils.data import DataLoader
-from trainers import quiet_trainer
 
-from colorization.color import AB_NORM, ABGamut, ColorPrior, lab_batch
-from colorization.data.synthetic import synthetic_batch
+from colorization.callbacks import NonFiniteGuard
+from colorization.color import AB_NORM, ABGamut, ColorPrior
 from colorization.errors import ColorizationError, ConfigError, NonFiniteLossError
-from colorization.objectives import (
-    ClassificationModule,
-    GANModule,
-    RegressionModule,
-    load_checkpoint,
-    plain_spec,
-)
+from colorization.objectives import ClassificationModule, GANModule, RegressionModule, load_checkpoint
+from colorization.specs import locate
 
-CONV = {"_target_": "torch.nn.Conv2d", "in_channels": 1, "kernel_size": 3, "padding": 1}
-D_CONV = {"_target_": "torch.nn.Conv2d", "in_channels": 3, "out_channels": 1, "kernel_size": 4, "stride": 2}
-ZHANG = {"_target_": "colorization.nets.ZhangNet", "width": 0.0625}
-CNN = {"_target_": "colorization.nets.BaselineCNN", "width": 0.5}
-UNET = {"_target_": "colorization.nets.UNetGenerator", "width": 0.125, "num_downs": 5}
-PATCH = {"_target_": "colorization.nets.PatchGAN", "width": 0.125}
+#: A one-layer-deep full-resolution generator: the fastest net that is a real colorization.nets.Generator.
+CONV = {"_target_": "colorization.nets.BaselineCNN", "width": 0.125}
 
 
-def adam(lr: float) -> dict:
-    return {"_target_": "torch.optim.Adam", "_partial_": True, "lr": lr}
+@functools.cache
+def cgan_optimizers() -> tuple[dict, dict]:
+    """The generator and discriminator optimiser specs of the real conf/loss/cgan_l1.yaml."""
+    cfg = compose_config(["model=unet"], Path("/nonexistent"), Path("/nonexistent"))
+    return (
+        OmegaConf.to_container(cfg.loss.g_optimizer, resolve=True),
+        OmegaConf.to_container(cfg.loss.d_optimizer, resolve=True),
+    )
 
 
-def make_batches(n: int = 8, size: int = 32, bs: int = 4, seed: int = 0) -> list[dict[str, torch.Tensor]]:
-    rgb, _ = synthetic_batch(n, size, seed=seed)
-    L, ab = lab_batch(rgb)
-    return [{"L": L[i : i + bs], "ab": ab[i : i + bs], "rgb": rgb[i : i + bs]} for i in range(0, n, bs)]
-
-
-@pytest.fixture(scope="module")
-def batches() -> list[dict[str, torch.Tensor]]:
-    return make_batches()
+def gan(net: dict = UNET, **kw) -> GANModule:
+    """A GANModule with the config's pix2pix optimisers and a tiny PatchGAN."""
+    g_opt, d_opt = cgan_optimizers()
+    kw.setdefault("discriminator", PATCH)
+    return GANModule(net, kw.pop("optimizer", g_opt), d_optimizer=kw.pop("d_optimizer", d_opt), **kw)
 
 
 class LossRecorder(Callback):
@@ -104,13 +96,13 @@ OBJECTIVES = ("l2", "l1", "rebalanced_ce", "cgan_l1")
 @functools.cache
 def conf_nets() -> dict[str, dict]:
     """Net spec of every conf/model/NAME.yaml (the real model list), as `train.py model=NAME` composes it."""
-    with initialize_config_dir(config_dir=str(CONF_MODELS.parent), version_base=None):
-        return {
-            p.stem: OmegaConf.to_container(
-                compose("train", overrides=[f"model={p.stem}"]).model.net, resolve=True
-            )
-            for p in sorted(CONF_MODELS.glob("*.yaml"))
-        }
+    nowhere = Path("/nonexistent")
+    return {
+        p.stem: OmegaConf.to_container(
+            compose_config([f"model={p.stem}"], nowhere, nowhere).model.net, resolve=True
+        )
+        for p in sorted(CONF_MODELS.glob("*.yaml"))
+    }
 
 
 def model_spec(name: str) -> dict:
@@ -135,7 +127,7 @@ def build(objective: str, net: dict, lr: float = 3e-3, **kw):
         return ClassificationModule(
             net, adam(lr), prior="uniform", eval_temperatures=[], perceptual_metrics=False, **kw
         )
-    return GANModule(net, adam(lr), discriminator=PATCH, d_optimizer=adam(lr), perceptual_metrics=False, **kw)
+    return gan(net, optimizer=adam(lr), d_optimizer=adam(lr), perceptual_metrics=False, **kw)
 
 
 def build_objective(objective: str, net: dict, lr: float = 3e-3):
@@ -149,7 +141,7 @@ def build_objective(objective: str, net: dict, lr: float = 3e-3):
             eval_temperatures=[],
             perceptual_metrics=False,
         )
-    return GANModule(net, adam(lr), discriminator=PATCH, d_optimizer=adam(lr), perceptual_metrics=False)
+    return gan(net, optimizer=adam(lr), d_optimizer=adam(lr), perceptual_metrics=False)
 
 
 PAIRS = [pytest.param(m, o, id=f"{m}-{o}") for m, o in itertools.product(sorted(TINY), OBJECTIVES)]
@@ -160,7 +152,7 @@ def test_model_objective_loss_drops(model, objective, batches) -> None:
     """Every model × objective that fits overfits one batch; the ones that cannot fit say so (ConfigError)."""
     torch.manual_seed(0)
     net = model_spec(model)
-    stride = hydra.utils.get_class(net["_target_"]).output_stride
+    stride = locate(net["_target_"]).output_stride
     if objective == "cgan_l1" and stride != 1:
         with pytest.raises(ConfigError, match="full-resolution generator"):
             build_objective(objective, net)
@@ -193,7 +185,9 @@ def dense_target(ab_lab: torch.Tensor, points: torch.Tensor, k: int = 5, sigma: 
 def test_classification_loss_matches_dense_cross_entropy(stride_net, batches) -> None:
     torch.manual_seed(1)
     dm = PriorDM(batches)
-    module = ClassificationModule(stride_net, prior="dataset", rebalance_lambda=0.5, perceptual_metrics=False)
+    module = ClassificationModule(
+        stride_net, adam(), prior="dataset", rebalance_lambda=0.5, perceptual_metrics=False
+    )
     prior = dm.compute_prior(ABGamut.zhang())
     module._set_prior(prior)
     batch = batches[0]
@@ -213,7 +207,7 @@ def test_classification_loss_matches_dense_cross_entropy(stride_net, batches) ->
 
 def test_regression_loss_at_full_resolution_for_stride4_net(batches) -> None:
     for loss_name, fn in (("l2", F.mse_loss), ("l1", F.l1_loss), ("smooth_l1", F.smooth_l1_loss)):
-        module = RegressionModule(ZHANG, loss=loss_name)
+        module = RegressionModule(ZHANG, adam(), loss=loss_name)
         batch = batches[0]
         out = module(batch["L"])
         assert out.shape[-1] == batch["L"].shape[-1] // 4
@@ -265,10 +259,9 @@ def test_predict_temperature_is_used_by_predict_step(batches) -> None:
 
 
 def test_one_annealed_decoder_for_training_evaluation_and_inference(batches) -> None:
-    """ClassificationModule.decode, evaluate's _decode and the inference model agree at every T."""
-    from colorization.app.evaluation import _decode
-
-    module = ClassificationModule(ZHANG, prior="uniform", eval_temperatures=[1.0, 0.38, 0.14]).eval()
+    """ClassificationModule.decode (the validation and test step's, hence evaluate.py's), decode_at and the
+    inference model agree at every T."""
+    module = ClassificationModule(ZHANG, adam(), prior="uniform", eval_temperatures=[1.0, 0.38, 0.14]).eval()
     L = batches[0]["L"]
     with torch.no_grad():
         out = module(L)
@@ -276,18 +269,32 @@ def test_one_annealed_decoder_for_training_evaluation_and_inference(batches) -> 
         for T in (1.0, 0.38, 0.14):
             ref = module.inference_model(T)(L)
             assert torch.allclose(preds[f"T={T:g}"], ref, atol=1e-4)
-            assert torch.allclose(_decode(module, out, L.shape[-2:], T), ref, atol=1e-4)
+            assert torch.allclose(module.decode_at(out, L.shape[-2:], T), ref, atol=1e-4)
         assert torch.allclose(preds[""], preds["T=0.38"])
-        reg = RegressionModule(ZHANG).eval()
+        reg = RegressionModule(ZHANG, adam()).eval()
         out = reg(L)
-        assert torch.allclose(_decode(reg, out, L.shape[-2:], 0.5), reg.inference_model()(L), atol=1e-4)
+        assert torch.allclose(reg.decode_at(out, L.shape[-2:], 0.5), reg.inference_model()(L), atol=1e-4)
 
 
-def test_plain_spec() -> None:
-    assert plain_spec(OmegaConf.create({"a": "${b}", "b": 1})) == {"a": 1, "b": 1}
-    assert plain_spec(None) is None and plain_spec({}) is None and plain_spec(OmegaConf.create({})) is None
-    spec = {"_target_": "x"}
-    assert plain_spec(spec) == spec and plain_spec(spec) is not spec
+def test_test_step_logs_the_temperature_sweep_of_one_pass(batches) -> None:
+    """trainer.test logs test/<metric> at the module's T and test/T=<t>/<metric> for each swept t; after
+    set_eval_temperatures, exactly the new temperatures (what evaluate.py's temperatures=[...] does)."""
+    torch.manual_seed(0)
+    module = ClassificationModule(ZHANG, adam(), prior="uniform", eval_temperatures=[1.0, 0.38])
+    module.set_eval_temperatures([0.5, 0.05])
+    t = quiet_trainer()
+    t.test(module, DataLoader(batches, batch_size=None), verbose=False)
+    keys = set(t.callback_metrics)
+    assert {"test/T=0.5/psnr", "test/T=0.05/psnr", "test/psnr", "test/auc_rebalanced"} <= keys
+    assert not any(k.startswith("test/T=1/") for k in keys)
+    module.predict_temperature = 0.05  # the T=0.05 PSNR is the inference model's at T=0.05, image by image
+    with torch.no_grad():
+        rgb = torch.cat([module.predict_step(b)["rgb"] for b in batches])
+    truth = torch.cat([b["rgb"] for b in batches])
+    expected = float((10 * torch.log10(1 / (rgb - truth).square().flatten(1).mean(1))).mean())
+    assert float(t.callback_metrics["test/T=0.05/psnr"]) == pytest.approx(expected, rel=1e-3)
+    with pytest.raises(ConfigError, match="loss.eval_temperatures"):
+        module.set_eval_temperatures([0.0])
 
 
 def test_inference_model_exports_to_onnx(tmp_path, batches) -> None:
@@ -356,12 +363,25 @@ def test_dataset_gamut_and_prior_are_stored_in_checkpoint(tmp_path, batches) -> 
         )
 
 
-def test_load_checkpoint_errors(tmp_path) -> None:
-    with pytest.raises(ColorizationError, match="not found"):
+def test_load_checkpoint_errors(tmp_path, batches) -> None:
+    """Missing, foreign, truncated and empty files: each one line, never a traceback of torch.load."""
+    with pytest.raises(ConfigError, match="ckpt=.*missing.ckpt: no such checkpoint file"):
         load_checkpoint(str(tmp_path / "missing.ckpt"))
     torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
     with pytest.raises(ColorizationError, match="not a colorization checkpoint"):
         load_checkpoint(str(tmp_path / "other.ckpt"))
+    module = build("regression", CNN)
+    quiet_trainer(tmp_path, max_steps=1, limit_val_batches=0).fit(
+        module, DataLoader(batches, batch_size=None)
+    )
+    good = tmp_path / "good.ckpt"
+    module.trainer.save_checkpoint(good)
+    data = good.read_bytes()
+    for name, content in (("truncated.ckpt", data[: len(data) // 2]), ("empty.ckpt", b"")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ColorizationError, match=f"cannot read checkpoint .*{name}") as info:
+            load_checkpoint(tmp_path / name)
+        assert "\n" not in str(info.value)
 
 
 # ------------------------------------------------------------------ non-finite loss
@@ -394,10 +414,13 @@ def test_nan_checked_every_interval_still_names_first_step_and_never_saves_after
     """With checks only every 50 steps (as on a GPU), a NaN at step 3 still stops the run naming step 3:
     the next checkpoint save refuses, and without checkpoints the end of training raises."""
     module = NaNAt(CNN, adam(1e-3), perceptual_metrics=False)
-    module.finite_check_interval = 50
     ckpt = ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=2, save_top_k=-1)
     t = quiet_trainer(
-        tmp_path, max_steps=10, enable_checkpointing=True, callbacks=[ckpt], limit_val_batches=0
+        tmp_path,
+        max_steps=10,
+        enable_checkpointing=True,
+        callbacks=[ckpt, NonFiniteGuard(check_every_n_steps=50)],
+        limit_val_batches=0,
     )
     with pytest.raises(
         NonFiniteLossError, match="refusing to save.*non-finite training loss at global step 3"
@@ -405,15 +428,18 @@ def test_nan_checked_every_interval_still_names_first_step_and_never_saves_after
         t.fit(module, DataLoader(batches * 5, batch_size=None))
     assert torch.load(tmp_path / "last.ckpt", weights_only=False)["global_step"] == 2
     module = NaNAt(CNN, adam(1e-3), perceptual_metrics=False)
-    module.finite_check_interval = 50
+    every_50 = [NonFiniteGuard(check_every_n_steps=50)]
     with pytest.raises(NonFiniteLossError, match="global step 3"):
-        quiet_trainer(tmp_path, max_steps=10, limit_val_batches=0).fit(
+        quiet_trainer(tmp_path, max_steps=10, limit_val_batches=0, callbacks=every_50).fit(
             module, DataLoader(batches * 5, batch_size=None)
         )
     module = NaNAt(CNN, adam(1e-3), perceptual_metrics=False)  # and before a validation
-    module.finite_check_interval = 50
+    every_50 = [NonFiniteGuard(check_every_n_steps=50)]
     with pytest.raises(NonFiniteLossError, match="global step 3"):
-        quiet_trainer(tmp_path, max_steps=10, val_check_interval=5, limit_val_batches=1).fit(
+        trainer = quiet_trainer(
+            tmp_path, max_steps=10, val_check_interval=5, limit_val_batches=1, callbacks=every_50
+        )
+        trainer.fit(
             module, DataLoader(batches * 5, batch_size=None), DataLoader(batches[:1], batch_size=None)
         )
     assert module.global_step == 5  # stopped at the first validation, before running it
@@ -452,8 +478,9 @@ def test_training_steps_make_no_host_sync_in_project_code(monkeypatch, batches) 
             recording = False
 
     for module in (build("regression", CNN), build("gan", UNET)):
-        module.finite_check_interval = 1000
-        quiet_trainer(max_steps=3, limit_val_batches=0, callbacks=[Spy()]).fit(
+        # the guard's record of each loss runs inside the spied span (its batch-end hook before Spy's)
+        callbacks = [NonFiniteGuard(check_every_n_steps=1000), Spy()]
+        quiet_trainer(max_steps=3, limit_val_batches=0, callbacks=callbacks).fit(
             module, DataLoader(batches * 2, batch_size=None)
         )
     assert calls == []
@@ -465,6 +492,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 from lightning.pytorch.callbacks import ModelCheckpoint
+from colorization.callbacks import NonFiniteGuard
 from colorization.color import lab_batch
 from colorization.data.synthetic import synthetic_batch
 from colorization.errors import NonFiniteLossError
@@ -480,14 +508,17 @@ rgb, _ = synthetic_batch(8, 16, seed=0)
 L, ab = lab_batch(rgb)
 batches = [{"L": L[i : i + 2], "ab": ab[i : i + 2]} for i in range(0, 8, 2)] * 4
 torch.manual_seed(0)
-module = NaNOnRank1({"_target_": "torch.nn.Conv2d", "in_channels": 1, "kernel_size": 3, "padding": 1},
+module = NaNOnRank1({"_target_": "colorization.nets.BaselineCNN", "width": 0.125},
+                    {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3},
                     perceptual_metrics=False, rebalanced_auc=False)
 save = sys.argv[1] == "checkpoint"
 trainer = pl.Trainer(
     accelerator="cpu", devices=2, strategy="ddp", max_steps=6, logger=False, enable_progress_bar=False,
     enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=sys.argv[2],
     enable_checkpointing=save,
-    callbacks=[ModelCheckpoint(dirpath=sys.argv[2], every_n_train_steps=1, save_top_k=-1)] if save else [],
+    # checkpoint mode: the guard checks rarely (as on a GPU), so the save refusal is what stops the ranks
+    callbacks=[ModelCheckpoint(dirpath=sys.argv[2], every_n_train_steps=1, save_top_k=-1),
+               NonFiniteGuard(check_every_n_steps=50)] if save else [],
 )
 try:
     trainer.fit(module, DataLoader(batches, batch_size=None))
@@ -553,7 +584,7 @@ def test_nan_weights_are_never_saved(tmp_path, batches) -> None:
 # ------------------------------------------------------------------ GAN
 def test_gan_pretraining_then_both_players_update(batches) -> None:
     torch.manual_seed(0)
-    module = GANModule(UNET, discriminator=PATCH, pretrain_steps=3, perceptual_metrics=False)
+    module = gan(pretrain_steps=3, perceptual_metrics=False)
     d0 = [p.detach().clone() for p in module.discriminator.parameters()]
     g0 = [p.detach().clone() for p in module.net.parameters()]
     # pretraining only: D must not move
@@ -568,7 +599,7 @@ def test_gan_pretraining_then_both_players_update(batches) -> None:
 def test_gan_adversarial_phase_updates_both_and_l1_drops(batches) -> None:
     torch.manual_seed(0)
     for mode in ("vanilla", "lsgan"):
-        module = GANModule(UNET, discriminator=PATCH, gan_mode=mode, perceptual_metrics=False)
+        module = gan(gan_mode=mode, perceptual_metrics=False)
         d0 = [p.detach().clone() for p in module.discriminator.parameters()]
         g0 = [p.detach().clone() for p in module.net.parameters()]
         l1s: list[float] = []
@@ -595,7 +626,7 @@ def test_gan_adversarial_phase_updates_both_and_l1_drops(batches) -> None:
 def test_gan_max_steps_counts_batches(precision, tmp_path, batches) -> None:
     """One training batch is one global step in both phases: max_steps=N runs N batches (bf16 too)."""
     torch.manual_seed(0)
-    module = GANModule(UNET, discriminator=PATCH, pretrain_steps=2, perceptual_metrics=False)
+    module = gan(pretrain_steps=2, perceptual_metrics=False)
     seen: list[int] = []
 
     class Count(Callback):
@@ -615,21 +646,31 @@ def test_gan_max_steps_counts_batches(precision, tmp_path, batches) -> None:
 # ------------------------------------------------------------------ configuration
 def test_bad_configuration_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="loss"):
-        RegressionModule(CONV, loss="l3")
-    with pytest.raises(ConfigError, match="prior"):
-        ClassificationModule(CONV, prior="imagenet")
-    with pytest.raises(ConfigError, match="gamut"):
-        ClassificationModule(CONV, gamut="lab")
+        RegressionModule(CONV, adam(), loss="l3")
+    with pytest.raises(ConfigError, match="loss.prior='imagenet' is not allowed; allowed values: dataset"):
+        ClassificationModule(CONV, adam(), prior="imagenet")
+    with pytest.raises(ConfigError, match="loss.gamut='lab' is not allowed; allowed values: zhang, dataset"):
+        ClassificationModule(CONV, adam(), gamut="lab")
     with pytest.raises(ConfigError, match="temperatures"):
-        ClassificationModule(CONV, eval_temperatures=[0.0])
+        ClassificationModule(CONV, adam(), eval_temperatures=[0.0])
+    with pytest.raises(
+        ConfigError, match="loss.lambda=1.5 is out of range; allowed values: 0 <= lambda <= 1"
+    ):
+        ClassificationModule(CONV, adam(), rebalance_lambda=1.5)
+    with pytest.raises(ConfigError, match="loss.temperature=0 is out of range; allowed values: T > 0"):
+        ClassificationModule(CONV, adam(), temperature=0.0)
     with pytest.raises(ConfigError, match="gan_mode"):
-        GANModule(UNET, gan_mode="wgan")
+        gan(gan_mode="wgan")
     with pytest.raises(ConfigError, match="out_channels"):
-        RegressionModule({**CONV, "out_channels": 3})
-    with pytest.raises(ConfigError, match="cannot build net"):
-        RegressionModule({"_target_": "colorization.nets.NoSuchNet"})
+        RegressionModule({**CONV, "out_channels": 3}, adam())
+    with pytest.raises(ConfigError, match="NoSuchNet cannot be imported"):
+        RegressionModule({"_target_": "colorization.nets.NoSuchNet"}, adam())
     with pytest.raises(ConfigError, match="optimizer"):
-        RegressionModule(CONV, {"_target_": "torch.optim.NoSuchOpt"}).configure_optimizers()
+        RegressionModule(CONV, {"_target_": "torch.optim.NoSuchOpt"})
+    with pytest.raises(ConfigError, match="optimizer.lr=0 is out of range"):
+        RegressionModule(CONV, adam(0.0))
+    with pytest.raises(ConfigError, match="not a colorization generator"):
+        RegressionModule(PATCH, adam())
 
 
 def test_plateau_scheduler_and_temperature_curve_logged(tmp_path) -> None:
@@ -694,7 +735,7 @@ def test_gan_schedulers_step_each_epoch(batches) -> None:
     }  # "no improvement" every epoch: halves each time
     step = {"_target_": "torch.optim.lr_scheduler.StepLR", "_partial_": True, "step_size": 1, "gamma": 0.1}
     for sched, expected in ((plateau, 2e-4 * 0.5**2), (step, 2e-4 * 0.1**3)):
-        module = GANModule(UNET, scheduler=sched, discriminator=PATCH, perceptual_metrics=False)
+        module = gan(scheduler=sched, perceptual_metrics=False)
         t = quiet_trainer(max_epochs=3, limit_train_batches=1, limit_val_batches=1)
         t.fit(module, DataLoader(batches, batch_size=None), DataLoader(batches[:1], batch_size=None))
         for opt in module.optimizers():

@@ -5,34 +5,28 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
 from PIL import Image
+from support import adam, lab_batches, quiet_trainer
 from torch.utils.data import DataLoader
-from trainers import quiet_trainer
 
 from colorization.callbacks import ABHistogramLogger, ImageGridLogger, ab_histogram, make_grid
-from colorization.color import lab_batch
-from colorization.data.synthetic import synthetic_batch
 from colorization.objectives import RegressionModule
 
-CONV = {"_target_": "torch.nn.Conv2d", "in_channels": 1, "kernel_size": 3, "padding": 1}
+NET = {"_target_": "colorization.nets.BaselineCNN", "width": 0.125}
 
 
 def batches(n: int = 4, size: int = 16) -> list[dict[str, torch.Tensor]]:
-    rgb, _ = synthetic_batch(n, size)
-    L, ab = lab_batch(rgb)
-    return [{"L": L[i : i + 2], "ab": ab[i : i + 2], "rgb": rgb[i : i + 2]} for i in range(0, n, 2)]
+    return lab_batches(n, size, bs=2)
 
 
-class WandbLogger(Logger):
-    """Stands in for lightning's WandbLogger (dispatch is by class name): records log_image calls."""
+class WandbLogger(LightningWandbLogger):
+    """A lightning WandbLogger that records log_image calls instead of starting a W&B run."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, save_dir) -> None:  # offline, and no run is started: nothing reaches `experiment`
+        super().__init__(save_dir=str(save_dir), offline=True)
         self.images: list[tuple[str, np.ndarray]] = []
-
-    name = "fake"
-    version = "0"
 
     def log_image(self, key, images, step=None, **kwargs) -> None:
         self.images += [(key, img) for img in images]
@@ -45,7 +39,7 @@ class WandbLogger(Logger):
 
 
 def fit(tmp_path, logger) -> pl.Trainer:
-    module = RegressionModule(CONV, perceptual_metrics=False)
+    module = RegressionModule(NET, adam(), perceptual_metrics=False)
     data = batches()
     t = quiet_trainer(
         tmp_path,
@@ -69,7 +63,7 @@ def test_png_files_without_an_image_logger(tmp_path) -> None:
 
 
 def test_wandb_logger_receives_images(tmp_path) -> None:
-    logger = WandbLogger()
+    logger = WandbLogger(tmp_path)
     fit(tmp_path, logger)
     keys = {k for k, _ in logger.images}
     assert {"images/grid", "images/val_grid", "images/ab_histogram"} <= keys

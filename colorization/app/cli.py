@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from colorization.errors import ColorizationError
+from colorization.app import runtime
+from colorization.errors import ColorizationError, innermost
 
 _MARK = "COLORIZATION_SET_HYDRA_FULL_ERROR"
 
@@ -52,14 +53,7 @@ def _is_expected(err: BaseException) -> bool:
 
 def _innermost_colorization_error(err: BaseException) -> BaseException:
     """The ColorizationError behind a chain of wrappers (e.g. Hydra's InstantiationException), else err."""
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ColorizationError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return err
+    return innermost(err) or err
 
 
 class SweepJobError(ColorizationError):
@@ -83,18 +77,6 @@ def _report(err: BaseException, keep_traceback: bool, any_error: bool = False) -
     return True
 
 
-def _multirun_job() -> str | None:
-    """'#N (overrides)' of the running multirun job, or None in a single run."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return None
-    hc = HydraConfig.get()
-    overrides = " ".join(str(o) for o in hc.overrides.task)
-    return f"#{hc.job.get('num', '?')} ({overrides})"
-
-
 def report_errors(task: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a Hydra task function: an expected error inside it prints one line.
 
@@ -107,7 +89,7 @@ def report_errors(task: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(task)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _CliState.started = True
-        job = _multirun_job()
+        job = runtime.multirun_job()
         if job is not None:
             _CliState.jobs.append(job)
         try:

@@ -7,16 +7,32 @@ import base64
 import csv
 import html
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from colorization.app.evaluation import CheckpointResult
+from colorization.callbacks import make_grid
+from colorization.color import l_ab_to_rgb
+
+
+@dataclass
+class CheckpointResult:
+    """What the report shows of one checkpoint: `metrics` at its own temperature, `sweep` per T
+    (classification only), and the path of its image grid."""
+
+    name: str
+    path: str
+    objective: str
+    metrics: dict[str, float]
+    sweep: dict[float, dict[str, float]] = field(default_factory=dict)
+    temperature: float | None = None
+    grid: Path | None = None
+
 
 #: Column order of tables and CSV (metrics not listed here follow in alphabetical order).
 METRIC_ORDER = ("psnr", "ssim", "colorfulness", "colorfulness_gap", "auc", "auc_rebalanced", "lpips", "fid")
@@ -34,14 +50,10 @@ def metric_names(results: list[CheckpointResult]) -> list[str]:
 
 def save_grid(images: dict[str, Tensor], path: Path) -> Path:
     """Save a grid: one row per image, columns gray | prediction | truth (RGB in [0, 1]); returns the path."""
-    from colorization.color import l_ab_to_rgb
-
     L = images["L"]
     gray = l_ab_to_rgb(L, torch.zeros(L.shape[0], 2, *L.shape[-2:]))
-    rows = [
-        torch.cat([g, p, t], dim=-1) for g, p, t in zip(gray, images["pred"], images["truth"], strict=True)
-    ]
-    grid = torch.cat(rows, dim=-2).clamp(0, 1)
+    rows = [torch.stack(row) for row in zip(gray, images["pred"], images["truth"], strict=True)]
+    grid = make_grid(rows, pad=0)
     array = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path)

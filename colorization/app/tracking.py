@@ -12,9 +12,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from colorization.app import runtime
+from colorization.objectives import LIGHTNING_KEYWORDS
 
 log = logging.getLogger(__name__)
 
@@ -35,30 +38,12 @@ def wandb_credentials_present() -> bool:
         return False
 
 
-def sweep_info() -> dict[str, Any]:
-    """Multirun facts from Hydra's runtime: whether this is a sweep job, its sweep dir, number, overrides."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized():
-        return {"multirun": False, "sweep_dir": None, "job_num": None, "overrides": []}
-    hc = HydraConfig.get()
-    overrides = [str(o) for o in hc.overrides.task]
-    multirun = hc.mode == RunMode.MULTIRUN
-    return {
-        "multirun": multirun,
-        "sweep_dir": str(hc.sweep.dir) if multirun else None,
-        "job_num": int(hc.job.num) if multirun and hc.job.get("num") is not None else None,
-        "overrides": overrides,
-    }
-
-
-def group_name(cfg: DictConfig, info: dict[str, Any]) -> str | None:
+def group_name(sweep_name: str | None, task_name: str, sweep: runtime.Sweep) -> str | None:
     """The W&B group of a sweep: `sweep_name` when set, else `<task>-<sweep dir name>`; None if no sweep."""
-    if cfg.get("sweep_name"):
-        return str(cfg.sweep_name)
-    if info["multirun"] and info["sweep_dir"]:
-        return f"{cfg.get('task_name', 'train')}-{Path(info['sweep_dir']).name}"
+    if sweep_name:
+        return str(sweep_name)
+    if sweep.multirun and sweep.sweep_dir:
+        return f"{task_name}-{Path(sweep.sweep_dir).name}"
     return None
 
 
@@ -67,13 +52,13 @@ def _short_tag(text: str) -> str:
     return text if len(text) <= 64 else text[:61] + "..."
 
 
-def configure_wandb(cfg: DictConfig) -> bool:
-    """Fill the wandb logger's mode, group, name and tags in `cfg.logger.wandb`; returns True if offline.
+def configure_wandb(node: DictConfig | None, sweep_name: str | None = None, task_name: str = "train") -> bool:
+    """Fill the wandb logger spec's mode, group, name and tags (`node` is `logger.wandb`, None when W&B is
+    not chosen); returns True if the run is offline.
 
     Without credentials (and without an explicit WANDB_MODE) the run goes offline, with WANDB_MODE=offline
     so that nothing tries the network, and W&B's own console chatter is silenced.
     """
-    node = OmegaConf.select(cfg, "logger.wandb", default=None)
     if node is None:
         return False
     mode = os.environ.get("WANDB_MODE", "").lower()
@@ -88,35 +73,39 @@ def configure_wandb(cfg: DictConfig) -> bool:
         import wandb
 
         wandb.setup()  # applies WANDB_SILENT now, before the logger's settings warn about defaults
-    info = sweep_info()
-    group = group_name(cfg, info)
+    sweep = runtime.sweep()
+    group = group_name(sweep_name, task_name, sweep)
     with open_dict(node):
         node.offline = offline
         if group and not node.get("group"):
             node.group = group
-        if info["multirun"] and not node.get("name"):
-            node.name = f"{group}-{info['job_num']}" if group else None
+        if sweep.multirun and not node.get("name"):
+            node.name = f"{group}-{sweep.job_num}" if group else None
         tags = [str(t) for t in (node.get("tags") or [])]
-        if info["multirun"]:
-            tags += [o for o in info["overrides"] if not o.startswith("hydra.")]
+        if sweep.multirun:
+            tags += [o for o in sweep.overrides if not o.startswith("hydra.")]
         node.tags = sorted({_short_tag(t) for t in tags})
     return offline
 
 
-#: Packages a logger needs beyond the project's dependencies: (class name, any one of these modules).
-_LOGGER_PACKAGES = {"TensorBoardLogger": ("tensorboard", "tensorboardX")}
+#: Packages a logger needs beyond the project's dependencies: (logger class, any one of these modules).
+_LOGGER_PACKAGES = ((TensorBoardLogger, ("tensorboard", "tensorboardX")),)
 
 
-def check_logger_packages(cfg: DictConfig) -> None:
-    """A logger whose package is not installed stops here with one line naming it (before any data work)."""
+def check_logger_packages(node: DictConfig | None) -> None:
+    """A logger whose package is not installed stops here with one line naming it (before any data work);
+    `node` is the `logger` group."""
     import importlib.util
+
+    from hydra.utils import get_class
 
     from colorization.errors import ConfigError
 
-    for key, spec in (cfg.get("logger") or {}).items():
+    for key, spec in (node or {}).items():
         if not isinstance(spec, DictConfig) or "_target_" not in spec:
             continue
-        needs = _LOGGER_PACKAGES.get(str(spec._target_).rsplit(".", 1)[-1], ())
+        cls = get_class(str(spec._target_))
+        needs = next((mods for base, mods in _LOGGER_PACKAGES if issubclass(cls, base)), ())
         if needs and not any(importlib.util.find_spec(name) for name in needs):
             raise ConfigError(
                 f"logger={key} needs the `{needs[0]}` package (pip install {needs[0]}); "
@@ -124,11 +113,10 @@ def check_logger_packages(cfg: DictConfig) -> None:
             )
 
 
-def instantiate_loggers(cfg: DictConfig) -> list[Logger]:
-    """Instantiate every `_target_` entry of `cfg.logger` (logger=none gives an empty list; call
+def instantiate_loggers(node: DictConfig | None) -> list[Logger]:
+    """Instantiate every `_target_` entry of the `logger` group (logger=none gives an empty list; call
     check_logger_packages first for a one-line error about a missing package)."""
     loggers: list[Logger] = []
-    node = cfg.get("logger")
     if not node:
         return loggers
     for _, spec in node.items():
@@ -143,7 +131,7 @@ WANDB_ID_FILE = "wandb_run_id"
 
 def previous_run_dir(ckpt_path: Any) -> Path | None:
     """The run directory a checkpoint was written into (RUN/checkpoints/x.ckpt → RUN), else None."""
-    if not ckpt_path or str(ckpt_path) in ("last", "best", "hpc"):
+    if not ckpt_path or str(ckpt_path) in LIGHTNING_KEYWORDS:
         return None
     path = Path(str(ckpt_path)).resolve()
     if path.parent.name != "checkpoints":
@@ -164,14 +152,13 @@ def wandb_run_id(run_dir: Path) -> str | None:
     return None
 
 
-def resume_wandb(cfg: DictConfig) -> str | None:
+def resume_wandb(node: DictConfig | None, ckpt_path: Any) -> str | None:
     """When `ckpt_path` lies in an earlier run directory with a W&B run, continue that run (same id).
 
-    Sets `logger.wandb.id` and `resume="allow"`; returns the id (None when nothing is resumed). An explicit
-    `logger.wandb.id=...` wins.
+    Sets the wandb logger spec's (`node`) `id` and `resume="allow"`; returns the id (None when nothing is
+    resumed). An explicit `logger.wandb.id=...` wins.
     """
-    node = OmegaConf.select(cfg, "logger.wandb", default=None)
-    run_dir = previous_run_dir(cfg.get("ckpt_path"))
+    run_dir = previous_run_dir(ckpt_path)
     if node is None or run_dir is None or node.get("id"):
         return None
     run_id = wandb_run_id(run_dir)
@@ -187,7 +174,7 @@ def resume_wandb(cfg: DictConfig) -> str | None:
 def save_wandb_run_id(loggers: list[Logger], output_dir: str | Path) -> None:
     """Record the W&B run id in DIR/wandb_run_id (read back by resume_wandb when this run is resumed)."""
     for logger in loggers:
-        if type(logger).__name__ == "WandbLogger":
+        if isinstance(logger, WandbLogger):
             Path(output_dir).mkdir(parents=True, exist_ok=True)
             (Path(output_dir) / WANDB_ID_FILE).write_text(f"{logger.experiment.id}\n")
 
@@ -196,15 +183,9 @@ def log_run_config(loggers: list[Logger], cfg: DictConfig) -> None:
     """Send the resolved config, the command-line overrides and the chosen groups to every logger."""
     if not loggers:
         return
-    info = sweep_info()
     params: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
-    params["overrides"] = info["overrides"]
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        params["choices"] = {
-            k: v for k, v in HydraConfig.get().runtime.choices.items() if not k.startswith("hydra")
-        }
+    params["overrides"] = runtime.overrides()
+    params["choices"] = runtime.choices()
     for logger in loggers:
         logger.log_hyperparams(params)
 

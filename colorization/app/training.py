@@ -1,24 +1,34 @@
-"""What `python train.py` does once Hydra has composed the config: validate, build, fit, test, clean up."""
+"""What `python train.py` does once Hydra has composed the config: check, build, fit, report.
+
+The composed config is read here and nowhere else in the training path: the other app modules get the
+sub-nodes or plain values they need. Each value is validated by the class that owns it (the DataModule,
+the objective, the network, the optimiser spec) when it is built; `check` holds only what the app itself
+owns (the Trainer's limits, the checkpoint to resume from, the loggers' packages).
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from lightning.pytorch import Callback, LightningModule
 from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from colorization.app import tracking
-from colorization.app.hardware import ChannelsLast, prepare_ddp_children
-from colorization.app.validate import validate_train_config
-from colorization.objectives.base import plain_spec
+from colorization import checks
+from colorization.app import runtime, tracking
+from colorization.callbacks import ChannelsLast
+from colorization.errors import ConfigError, innermost
+from colorization.objectives import LIGHTNING_KEYWORDS, require_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +36,33 @@ log = logging.getLogger(__name__)
 _DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 
 
+def plain(node: Any) -> Any:
+    """A resolved plain-Python copy of a config node (DictConfig → dict, ListConfig → list); None and an
+    empty mapping give None. The library below the app receives only plain values."""
+    if node is None:
+        return None
+    if OmegaConf.is_config(node):
+        node = OmegaConf.to_container(node, resolve=True)
+    elif isinstance(node, dict):
+        node = dict(node)
+    return node if node or not isinstance(node, dict) else None
+
+
+# ---------------------------------------------------------------------------------------------- check
+def check(cfg: DictConfig) -> None:
+    """The values the app owns: the Trainer's step and epoch limits, the checkpoint to resume from, and the
+    packages of the chosen loggers."""
+    for key in ("max_steps", "max_epochs"):
+        value = OmegaConf.select(cfg, f"trainer.{key}", default=None)
+        if value is not None:
+            checks.integer(f"trainer.{key}", value, 1, special=(-1,))
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None and str(ckpt_path) not in LIGHTNING_KEYWORDS:
+        require_checkpoint(ckpt_path, "ckpt_path")
+    tracking.check_logger_packages(cfg.get("logger"))
+
+
+# ---------------------------------------------------------------------------------------------- build
 def optimizer_spec(cfg: DictConfig) -> dict[str, Any]:
     """The (generator's) optimiser spec: the loss's own `loss.g_optimizer` when it has one, else `optimizer`.
 
@@ -35,58 +72,123 @@ def optimizer_spec(cfg: DictConfig) -> dict[str, Any]:
     """
     own = OmegaConf.select(cfg, "loss.g_optimizer", default=None)
     if own is None:
-        return plain_spec(cfg.optimizer)
-    ignored = [o for o in _command_line_overrides() if o.lstrip("+~").startswith("optimizer")]
+        return plain(cfg.optimizer)
+    ignored = [o for o in runtime.overrides() if o.lstrip("+~").startswith("optimizer")]
     if ignored:
         log.warning(
             "loss=%s uses its own generator optimiser loss.g_optimizer; ignored: %s (use loss.g_optimizer.*)",
             OmegaConf.select(cfg, "loss.name", default="?"),
             " ".join(ignored),
         )
-    return plain_spec(own)
-
-
-def _command_line_overrides() -> list[str]:
-    """The task overrides of the running Hydra job (empty outside Hydra)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return []
-    return [str(o) for o in HydraConfig.get().overrides.task]
+    return plain(own)
 
 
 def build_module(cfg: DictConfig) -> LightningModule:
     """The objective's LightningModule from `loss.module`, with the network, optimiser and scheduler specs.
 
-    The specs stay plain dicts: the module instantiates them itself (it knows out_channels) and records
-    them with save_hyperparameters, so checkpoints load without this config.
+    The specs stay plain dicts: the module builds them itself (it knows out_channels) and records them with
+    save_hyperparameters, so checkpoints load without this config. A ConfigError of the module gets the
+    chosen model and loss (their `name` keys) in front of its own line.
     """
-    spec: dict[str, Any] = plain_spec(cfg.loss.module)
+    spec: dict[str, Any] = plain(cfg.loss.module)
     cls = get_class(spec.pop("_target_"))
-    net: dict[str, Any] = plain_spec(cfg.model.net)
+    net: dict[str, Any] = plain(cfg.model.net)
     if OmegaConf.select(cfg, "loss.predicts", default="ab") == "bins" and net.get("final_activation"):
         net["final_activation"] = None  # class logits stay raw; a tanh head is for the 2 ab channels only
-    return cls(net=net, optimizer=optimizer_spec(cfg), scheduler=plain_spec(cfg.get("scheduler")), **spec)
+    try:
+        return cls(net=net, optimizer=optimizer_spec(cfg), scheduler=plain(cfg.get("scheduler")), **spec)
+    except ConfigError as err:  # the pair of options is what the user chose: name it
+        names = {g: OmegaConf.select(cfg, f"{g}.name", default=None) for g in ("model", "loss")}
+        pair = ", ".join(f"{g}={n}" for g, n in names.items() if n)
+        raise ConfigError(f"{pair}: {err}" if pair else str(err)) from None
 
 
-def instantiate_callbacks(cfg: DictConfig, has_logger: bool = True) -> list[Callback]:
-    """Every `_target_` entry of `cfg.callbacks` plus ChannelsLast when the hardware asks for it.
+def instantiate_owned(node: DictConfig, **kwargs: Any) -> Any:
+    """Hydra's instantiate, with the owner's own ColorizationError raised as itself, not wrapped by Hydra."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        inner = innermost(err)
+        if inner is None:
+            raise
+        raise inner from None
+
+
+def build_data_and_module(cfg: DictConfig) -> tuple[Any, LightningModule]:
+    """The DataModule and the objective, each validating its own values, and the image size against the
+    network (before any data is read)."""
+    datamodule = instantiate_owned(cfg.data, _convert_="all")
+    module = build_module(cfg)
+    module.check_image_size(datamodule.image_size)
+    return datamodule, module
+
+
+def validate_train_config(cfg: DictConfig) -> None:
+    """Check and build without touching data or starting Lightning: the first bad value is a ConfigError."""
+    check(cfg)
+    build_data_and_module(cfg)
+
+
+def instantiate_callbacks(node: DictConfig | None, has_logger: bool, channels_last: bool) -> list[Callback]:
+    """Every `_target_` entry of the `callbacks` group, plus ChannelsLast when the hardware asks for it.
 
     Without a logger (`logger=none`) the learning-rate monitor is left out; the image callbacks stay (they
     write PNG files under the run directory then).
     """
     callbacks: list[Callback] = []
-    node = cfg.get("callbacks")
-    if node:
-        for name, spec in node.items():
-            if isinstance(spec, DictConfig) and "_target_" in spec:
-                if not has_logger and issubclass(get_class(str(spec._target_)), LearningRateMonitor):
-                    log.info("no logger: callbacks.%s (learning-rate monitor) is left out", name)
-                    continue
-                callbacks.append(instantiate(spec))
-    if OmegaConf.select(cfg, "hardware.channels_last", default=False):
+    for name, spec in (node or {}).items():
+        if isinstance(spec, DictConfig) and "_target_" in spec:
+            if not has_logger and issubclass(get_class(str(spec._target_)), LearningRateMonitor):
+                log.info("no logger: callbacks.%s (learning-rate monitor) is left out", name)
+                continue
+            callbacks.append(instantiate(spec))
+    if channels_last:
         callbacks.append(ChannelsLast())
     return callbacks
+
+
+@dataclass
+class Run:
+    """Everything one training run is made of, built from the config by `build`."""
+
+    output_dir: Path
+    datamodule: Any
+    module: LightningModule
+    trainer: L.Trainer
+    loggers: list[Logger]
+    offline: bool
+
+
+def prepare_data_early(datamodule: Any) -> None:
+    """Make the data ready before the Trainer is built, so that missing data stops first, in one line.
+
+    Only the launching process (local rank 0) does it; Lightning calls prepare_data again inside fit,
+    which then finds the data and the cached index ready. DDP ranks started by Lightning skip it here.
+    """
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        datamodule.prepare_data()
+
+
+def build(cfg: DictConfig) -> Run:
+    """Seed, data (made ready), module, loggers, callbacks and Trainer; the resolved config is saved."""
+    if cfg.get("seed") is not None:
+        L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    output_dir = Path(cfg.paths.output_dir)
+    wandb_node = OmegaConf.select(cfg, "logger.wandb", default=None)
+    offline = tracking.configure_wandb(wandb_node, cfg.get("sweep_name"), str(cfg.get("task_name", "train")))
+    wandb_id = tracking.resume_wandb(wandb_node, cfg.get("ckpt_path"))
+    datamodule, module = build_data_and_module(cfg)
+    prepare_data_early(datamodule)
+    loggers = tracking.instantiate_loggers(cfg.get("logger"))
+    channels_last = bool(OmegaConf.select(cfg, "hardware.channels_last", default=False))
+    callbacks = instantiate_callbacks(cfg.get("callbacks"), bool(loggers), channels_last)
+    runtime.prepare_ddp_children()
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    save_config(cfg, output_dir)
+    announce_resume(cfg.get("ckpt_path"), output_dir, wandb_id)
+    tracking.log_run_config(loggers, cfg)
+    tracking.save_wandb_run_id(loggers, output_dir)
+    return Run(output_dir, datamodule, module, trainer, loggers, offline)
 
 
 @rank_zero_only
@@ -96,7 +198,37 @@ def save_config(cfg: DictConfig, output_dir: Path) -> None:
     OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
 
 
-def _metric_value(metrics: dict[str, Any], name: str | None) -> float | None:
+def announce_resume(ckpt_path: Any, output_dir: Path, wandb_id: str | None) -> None:
+    """Say once where a resumed run writes: its own new run dir unless hydra.run.dir names the old one."""
+    previous = tracking.previous_run_dir(ckpt_path)
+    if previous is None or rank_zero_only.rank != 0:
+        return
+    same = previous.resolve() == output_dir.resolve()
+    where = (
+        "the same run directory" if same else f"{output_dir} (give hydra.run.dir={previous} to keep one dir)"
+    )
+    run = f"; W&B run {wandb_id} continues" if wandb_id else ""
+    print(f"resuming {ckpt_path}: this run writes into {where}{run}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- fit
+def fit(run: Run, ckpt_path: Any, train: bool = True, test: bool = False) -> dict[str, Any]:
+    """Fit (resuming from ckpt_path), then test with the best checkpoint; returns the logged metrics."""
+    trainer, module, datamodule = run.trainer, run.module, run.datamodule
+    metrics: dict[str, Any] = {}
+    if train:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        metrics.update(trainer.callback_metrics)
+    if test:
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "") if train else ckpt_path
+        # The best checkpoint when one was kept (or ckpt_path with train=false), else the current weights.
+        trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
+        metrics.update(trainer.callback_metrics)
+    return metrics
+
+
+# ---------------------------------------------------------------------------------------------- report
+def metric_value(metrics: dict[str, Any], name: str | None) -> float | None:
     """The optimised metric as a float, or None when it was not logged or is NaN (a sweeper such as Optuna
     then records a failed trial instead of crashing on a NaN objective)."""
     if not name or name not in metrics:
@@ -124,70 +256,18 @@ def quiet_lightning_tips() -> None:
         logger.addFilter(_DropLightningTips())
 
 
-def prepare_data_early(datamodule: Any) -> None:
-    """Make the data ready before the Trainer is built, so that missing data stops first, in one line.
-
-    Only the launching process (local rank 0) does it; Lightning calls prepare_data again inside fit,
-    which then finds the data and the cached index ready. DDP ranks started by Lightning skip it here.
-    """
-    if int(os.environ.get("LOCAL_RANK", "0")) == 0 and hasattr(datamodule, "prepare_data"):
-        datamodule.prepare_data()
-
-
-def announce_resume(cfg: DictConfig, output_dir: Path, wandb_id: str | None) -> None:
-    """Say once where a resumed run writes: its own new run dir unless hydra.run.dir names the old one."""
-    previous = tracking.previous_run_dir(cfg.get("ckpt_path"))
-    if previous is None or rank_zero_only.rank != 0:
-        return
-    same = previous.resolve() == output_dir.resolve()
-    where = (
-        "the same run directory" if same else f"{output_dir} (give hydra.run.dir={previous} to keep one dir)"
-    )
-    run = f"; W&B run {wandb_id} continues" if wandb_id else ""
-    print(f"resuming {cfg.ckpt_path}: this run writes into {where}{run}", flush=True)
-
-
 def run_training(cfg: DictConfig) -> float | None:
     """Train (and test) as configured; returns the optimised metric for sweepers (e.g. Optuna)."""
-    validate_train_config(cfg)
+    check(cfg)
     quiet_lightning_tips()
     launcher_env = {k: os.environ.get(k) for k in _DDP_ENV}  # restored after the run (see _end_process_group)
-    if cfg.get("seed") is not None:
-        L.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    output_dir = Path(cfg.paths.output_dir)
-    tracking.check_logger_packages(cfg)
-    offline = tracking.configure_wandb(cfg)
-    wandb_id = tracking.resume_wandb(cfg)
-
-    datamodule = instantiate(cfg.data)
-    prepare_data_early(datamodule)
-    module = build_module(cfg)
-    loggers = tracking.instantiate_loggers(cfg)
-    callbacks = instantiate_callbacks(cfg, has_logger=bool(loggers))
-    prepare_ddp_children()
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    save_config(cfg, output_dir)
-    announce_resume(cfg, output_dir, wandb_id)
-    tracking.log_run_config(loggers, cfg)
-    tracking.save_wandb_run_id(loggers, output_dir)
-
-    metrics: dict[str, Any] = {}
+    run = build(cfg)
     try:
-        if cfg.get("train", True):
-            trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-            metrics.update(trainer.callback_metrics)
-        if cfg.get("test", False):
-            callback = trainer.checkpoint_callback
-            best = (
-                getattr(callback, "best_model_path", "") if cfg.get("train", True) else cfg.get("ckpt_path")
-            )
-            # The best checkpoint when one was kept (or ckpt_path with train=false), else the current weights.
-            trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
-            metrics.update(trainer.callback_metrics)
+        metrics = fit(run, cfg.get("ckpt_path"), train=cfg.get("train", True), test=cfg.get("test", False))
     finally:
-        tracking.finish_wandb(output_dir, offline)
+        tracking.finish_wandb(run.output_dir, run.offline)
         _end_process_group(launcher_env)
-    return _metric_value(metrics, cfg.get("optimized_metric"))
+    return metric_value(metrics, cfg.get("optimized_metric"))
 
 
 def _end_process_group(launcher_env: dict[str, str | None]) -> None:

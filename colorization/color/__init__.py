@@ -1,19 +1,22 @@
 """Colour core: Lab conversion, the ab gamut and prior, soft encoding and decoding, enhancer, colour measures.
 
+Modules, in import order: lab (Lab conversion and normalisation), gamut (the ab bins), encode (nearest
+bins, soft encoding, rebalanced cross-entropy, annealed mean), prior (the empirical prior and its weights),
+enhance (the saturation enhancer), measures (colourfulness, AuC).
+
 Pure tensor maths, no Lightning; everything runs on the device of its inputs.
 """
 
 from colorization.color.encode import (
     annealed_mean,
     brute_force_knn,
-    dense_soft_target,
     nearest_bins,
     rebalanced_cross_entropy,
     soft_encode,
     validate_ab,
 )
 from colorization.color.enhance import enhance_saturation
-from colorization.color.gamut import GRID, ABGamut, ColorPrior, as_points
+from colorization.color.gamut import GRID, ABGamut, as_points
 from colorization.color.lab import (
     AB_NORM,
     L_CENT,
@@ -29,6 +32,7 @@ from colorization.color.lab import (
     rgb_to_lab,
 )
 from colorization.color.measures import ab_auc, colorfulness, rebalanced_pixel_weights
+from colorization.color.prior import ColorPrior
 
 __all__ = [
     "AB_NORM",
@@ -43,7 +47,6 @@ __all__ = [
     "brute_force_knn",
     "check_image",
     "colorfulness",
-    "dense_soft_target",
     "denormalize_ab",
     "denormalize_l",
     "enhance_saturation",

@@ -29,7 +29,6 @@ from colorization.color.gamut import ABGamut, as_points
 __all__ = [
     "annealed_mean",
     "brute_force_knn",
-    "dense_soft_target",
     "nearest_bins",
     "rebalanced_cross_entropy",
     "soft_encode",
@@ -152,30 +151,29 @@ def _build_table(points: torch.Tensor, k: int, device: torch.device) -> _Table:
     )
 
 
-_TENSOR_TABLES: OrderedDict = OrderedDict()
+_TABLES: OrderedDict = OrderedDict()
+_MAX_TABLES = 16
 
 
 def _table(gamut: ABGamut | torch.Tensor, k: int, device: torch.device) -> _Table:
-    """The (cached) table of a gamut for k neighbours on `device`."""
+    """The lookup table of a gamut for k neighbours on `device`, built once and kept in a small LRU cache.
+
+    Keyed by the points' storage, shape and in-place version (no host sync, unlike hashing their values);
+    an entry keeps its points tensor alive, so its address cannot be reused by another tensor while cached.
+    An ABGamut and a module buffer holding the same tensor share one entry.
+    """
     points = as_points(gamut)
     if k < 1 or k > points.shape[0]:
         raise ValueError(f"k must lie in [1, Q={points.shape[0]}], got {k}")
-    if isinstance(gamut, ABGamut):
-        key = (device, k)
-        if key not in gamut._cache:
-            gamut._cache[key] = _build_table(points, k, device)
-        return gamut._cache[key]
-    # a bare tensor (e.g. a module buffer): keyed by storage, shape and in-place version; the entry keeps the
-    # tensor alive, so its address cannot be reused by another tensor while cached
     key = (points.data_ptr(), tuple(points.shape), points.device, points.dtype, points._version, device, k)
-    hit = _TENSOR_TABLES.get(key)
+    hit = _TABLES.get(key)
     if hit is not None:
-        _TENSOR_TABLES.move_to_end(key)
+        _TABLES.move_to_end(key)
         return hit[1]
     table = _build_table(points, k, device)
-    _TENSOR_TABLES[key] = (points, table)
-    while len(_TENSOR_TABLES) > 16:
-        _TENSOR_TABLES.popitem(last=False)
+    _TABLES[key] = (points, table)
+    while len(_TABLES) > _MAX_TABLES:
+        _TABLES.popitem(last=False)
     return table
 
 
@@ -342,17 +340,6 @@ def soft_encode(
         indices = idx.reshape(k, b, h, w).transpose(0, 1).contiguous()
         weights = weights.reshape(k, b, h, w).transpose(0, 1).contiguous()
     return indices, weights
-
-
-def dense_soft_target(indices: torch.Tensor, weights: torch.Tensor, Q: int) -> torch.Tensor:
-    """The dense B×Q×H×W target of a sparse soft encoding (for tests and plots; the loss never needs it)."""
-    if indices.shape != weights.shape or indices.ndim != 4:
-        raise ValueError(
-            f"indices and weights must both be B×k×H×W, got {tuple(indices.shape)} and {tuple(weights.shape)}"
-        )
-    b, _, h, w = indices.shape
-    out = weights.new_zeros(b, Q, h, w)
-    return out.scatter_add_(1, indices, weights)
 
 
 def rebalanced_cross_entropy(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from colorization.color.encode import nearest_bins
-from colorization.color.gamut import ColorPrior
 from colorization.color.lab import check_image
+from colorization.color.prior import ColorPrior
 
 __all__ = ["ab_auc", "colorfulness", "rebalanced_pixel_weights"]
 
@@ -67,4 +67,4 @@ def rebalanced_pixel_weights(true_ab: torch.Tensor, prior: ColorPrior, lam: floa
     λ = 0 weights pixels inversely to their colour's probability, as Zhang et al.'s rebalanced accuracy.
     """
     w = prior.weights(lam).to(true_ab.device)
-    return w[nearest_bins(true_ab, prior.gamut.to(true_ab.device))]
+    return w[nearest_bins(true_ab, prior.gamut)]

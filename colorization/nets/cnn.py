@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from colorization.nets.common import check_common, check_input, final_activation_layer, scaled
+from colorization.nets.common import Generator, check_common, check_input, final_activation_layer, scaled
 
 # small7: seven 3×3 convolutions, ~30k parameters at width 1. Two stride-2 convolutions down to 1/4,
 # two bilinear ×2 upsamplings back; conv → batch norm → ReLU; the last convolution is the output head.
@@ -43,7 +43,7 @@ def _upsample() -> nn.Module:
     return nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
 
 
-class BaselineCNN(nn.Module):
+class BaselineCNN(Generator):
     """Plain CNN baseline: L_n (B×1×H×W) → B×out_channels×H×W, H and W multiples of 4.
 
     variant="small7" is report 000's 7-layer network (~30k parameters); variant="deep8" is report 004's

@@ -1,4 +1,5 @@
-"""Helpers shared by the networks: channel scaling, argument checks, output heads and one-time warnings."""
+"""What the networks share: the Generator base (output stride, input multiple), channel scaling, argument
+checks, output heads and one-time warnings."""
 
 from __future__ import annotations
 
@@ -7,10 +8,30 @@ import warnings
 import torch
 from torch import nn
 
+from colorization import checks
+
 #: Keys of the fallback warnings already shown in this process (each is said once).
 _WARNED: set[str] = set()
 
 FINAL_ACTIVATIONS = (None, "tanh")
+
+
+class Generator(nn.Module):
+    """Base of every colorization generator: normalised L in, ab (2 channels) or bin logits (Q channels) out.
+
+    `output_stride` is how much coarser the output is than the input (4 for Zhang's net, 1 otherwise);
+    `input_multiple(**arguments)` states the multiple the input's H and W must be for the constructor
+    arguments given (so a size can be checked before the network is built), and every instance carries
+    its own as `size_multiple`.
+    """
+
+    output_stride: int = 1
+    size_multiple: int = 1
+
+    @classmethod
+    def input_multiple(cls, **arguments: object) -> int:
+        """The multiple input H and W must be for these constructor arguments (a fixed one by default)."""
+        return cls.size_multiple
 
 
 def warn_once(key: str, message: str) -> None:
@@ -27,13 +48,10 @@ def scaled(channels: int, width: float) -> int:
 
 
 def check_common(in_channels: int, out_channels: int, width: float) -> None:
-    """Reject impossible constructor arguments with a one-line ValueError."""
-    if int(in_channels) != in_channels or in_channels < 1:
-        raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
-    if int(out_channels) != out_channels or out_channels < 1:
-        raise ValueError(f"out_channels must be a positive integer, got {out_channels!r}")
-    if not width > 0:
-        raise ValueError(f"width must be > 0, got {width!r}")
+    """Reject impossible constructor arguments with a one-line ConfigError (a ValueError)."""
+    checks.integer("in_channels", in_channels, 1)
+    checks.integer("out_channels", out_channels, 1)
+    checks.number("width", width, "width > 0 (1 = the paper's)", low=0.0, low_open=True)
 
 
 def final_activation_layer(final_activation: str | None, out_channels: int) -> nn.Module:
@@ -70,8 +88,3 @@ def check_input(x: torch.Tensor, in_channels: int, size_multiple: int, name: str
         raise ValueError(
             f"{name} needs H and W divisible by {size_multiple}, got {h}×{w}: crop or resize the input"
         )
-
-
-def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameters of `module` (all, or only those that require grad)."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

@@ -17,7 +17,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from colorization.errors import ConfigError
-from colorization.nets.common import check_common, check_input, final_activation_layer, scaled, warn_once
+from colorization.nets.common import (
+    Generator,
+    check_common,
+    check_input,
+    final_activation_layer,
+    scaled,
+    warn_once,
+)
 
 EXTRACTORS = ("auto", "inception_resnet_v2", "small")
 INCEPTION_SIZE = 299
@@ -131,7 +138,7 @@ def build_extractor(extractor: str, pretrained: bool, in_channels: int, width: f
     return TimmExtractor(model, frozen=pretrained)
 
 
-class KoalaNet(nn.Module):
+class KoalaNet(Generator):
     """Deep Koalarization: L_n (B×1×H×W) → B×out_channels×H×W, H and W multiples of 8.
 
     extractor: "auto" (timm Inception-ResNet-v2 when importable and its weights load, else the small

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from colorization.nets.common import check_common, check_input, final_activation_layer, scaled
+from colorization.nets.common import Generator, check_common, check_input, final_activation_layer, scaled
 from colorization.nets.resnet import IMAGENET_MEAN, IMAGENET_STD, ResNetEncoder, load_pretrained_resnet
 
 ENCODERS = (None, "resnet18", "resnet34")
@@ -53,7 +53,7 @@ class AttentionGate(nn.Module):
         return skip * self.attention(skip, gate)
 
 
-class UNetGenerator(nn.Module):
+class UNetGenerator(Generator):
     """U-Net generator: L_n (B×1×H×W) → B×out_channels×H×W, H and W multiples of `size_multiple`.
 
     size_multiple is 2**num_downs for the pix2pix encoder and 32 for a ResNet encoder.
@@ -61,6 +61,11 @@ class UNetGenerator(nn.Module):
     """
 
     output_stride: int = 1
+
+    @classmethod
+    def input_multiple(cls, num_downs: int = 8, encoder: str | None = None, **arguments: object) -> int:
+        """2**num_downs for the pix2pix encoder (256 at its default 8), 32 for a ResNet encoder."""
+        return 32 if encoder else 2 ** int(num_downs)
 
     def __init__(
         self,
@@ -88,13 +93,14 @@ class UNetGenerator(nn.Module):
         if encoder is None:
             if int(num_downs) != num_downs or num_downs < 2:
                 raise ValueError(f"num_downs must be an integer >= 2, got {num_downs!r}")
-            self.size_multiple = 2**num_downs
+            self.size_multiple = self.input_multiple(num_downs=num_downs)
+            self.num_downs = int(num_downs)
             self._build_pix2pix(num_downs, scaled(base_channels, width), dropout, attention)
             init_pix2pix(self)
         else:
             if in_channels not in (1, 3):
                 raise ValueError(f"a ResNet encoder takes 1 (gray) or 3 input channels, got {in_channels}")
-            self.size_multiple = 32
+            self.size_multiple = self.input_multiple(encoder=encoder)
             self._build_resnet(encoder, width, dropout, attention)
             init_pix2pix(self.decoder)
             if self.gates is not None:

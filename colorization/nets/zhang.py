@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from colorization.nets.common import check_common, check_input, final_activation_layer, scaled
+from colorization.nets.common import Generator, check_common, check_input, final_activation_layer, scaled
 
 # (number of 3×3 convolutions, channels, dilation, stride of the block's last convolution) for blocks 1–7.
 # Every block ends with ReLU and batch norm; the strides of blocks 1–3 bring the features to 1/8.
@@ -23,7 +23,7 @@ ZHANG_BLOCK8_CHANNELS = 256
 ZHANG_BLOCK8_CONVS = 2
 
 
-class ZhangNet(nn.Module):
+class ZhangNet(Generator):
     """Zhang et al.'s network: L_n (B×1×H×W) → B×out_channels×H/4×W/4 (Q bin logits, or 2 ab channels).
 
     width multiplies every hidden channel count (width=1 is the paper's network, about 32M parameters

@@ -1,6 +1,7 @@
 """The three objectives as LightningModules over one shared base, and checkpoint loading."""
 
-from colorization.objectives.base import ABInference, ColorizationModule, load_checkpoint, plain_spec
+from colorization.objectives.base import MAIN, ABInference, ColorizationModule
+from colorization.objectives.checkpoint import LIGHTNING_KEYWORDS, load_checkpoint, require_checkpoint
 from colorization.objectives.classification import (
     AnnealedMeanInference,
     ClassificationModule,
@@ -10,6 +11,8 @@ from colorization.objectives.gan import GANModule
 from colorization.objectives.regression import RegressionModule
 
 __all__ = [
+    "LIGHTNING_KEYWORDS",
+    "MAIN",
     "ABInference",
     "AnnealedMeanInference",
     "ClassificationModule",
@@ -18,5 +21,5 @@ __all__ = [
     "RegressionModule",
     "annealed_decode",
     "load_checkpoint",
-    "plain_spec",
+    "require_checkpoint",
 ]

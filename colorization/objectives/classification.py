@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from colorization import checks
 from colorization.color import (
     AB_NORM,
     ABGamut,
@@ -25,12 +26,17 @@ from colorization.color import (
     soft_encode,
 )
 from colorization.errors import ConfigError
-from colorization.objectives.base import ColorizationModule, upsample_to
+from colorization.objectives.base import MAIN, ColorizationModule, upsample_to
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EVAL_TEMPERATURES = (1.0, 0.77, 0.58, 0.38, 0.29, 0.14)
-"""Zhang et al.'s temperature sweep (T → 0, the mode, is approached by 0.14; T must be > 0)."""
+PRIORS = ("dataset", "uniform")
+GAMUTS = ("zhang", "dataset")
+
+
+def temperature_tag(t: float) -> str:
+    """The tag of a temperature's prediction and metrics: "T=0.38" (logged as val/T=0.38/psnr)."""
+    return f"T={t:g}"
 
 
 def annealed_decode(
@@ -67,19 +73,22 @@ class ClassificationModule(ColorizationModule):
 
     gamut: "zhang" (313 bins) or "dataset" (the training split's bins, from the datamodule's
     `compute_gamut`; the net is then built in `setup`, or from the stored gamut when loading a checkpoint).
-    prior: "dataset" (datamodule's `compute_prior`) or "uniform". Gamut points, prior and class weights
-    are buffers, so a checkpoint is self-contained. The loss is taken at the net's output resolution,
-    with ab area-downsampled to it as in the paper.
+    prior: "dataset" (datamodule's `compute_prior`) or "uniform". rebalance_lambda λ: 0 weighs pixels by the
+    inverse prior (the strongest rebalancing), 1 gives every class weight 1 (none); the paper's 0.5 lies
+    between. Gamut points, prior and class weights are buffers, so a checkpoint is self-contained. The loss
+    is taken at the net's output resolution, with ab area-downsampled to it as in the paper.
+    eval_temperatures: the temperatures whose metrics are also logged (none by default; the config's
+    `loss.eval_temperatures` holds Zhang et al.'s sweep).
     """
 
     def __init__(
         self,
         net: dict,
-        optimizer: dict | None = None,
+        optimizer: dict,
         scheduler: dict | None = None,
         rebalance_lambda: float = 0.5,
         temperature: float = 0.38,
-        eval_temperatures: Sequence[float] = DEFAULT_EVAL_TEMPERATURES,
+        eval_temperatures: Sequence[float] = (),
         prior: str = "dataset",
         gamut: str = "zhang",
         k: int = 5,
@@ -89,31 +98,42 @@ class ClassificationModule(ColorizationModule):
         rebalanced_auc: bool = True,
     ) -> None:
         super().__init__(net, optimizer, scheduler, perceptual_metrics, rebalanced_auc)
-        if prior not in ("dataset", "uniform"):
-            raise ConfigError(f"prior must be 'dataset' or 'uniform', got {prior!r}")
-        if gamut not in ("zhang", "dataset"):
-            raise ConfigError(f"gamut must be 'zhang' or 'dataset', got {gamut!r}")
-        if not 0.0 <= float(rebalance_lambda) <= 1.0:
-            raise ConfigError(f"rebalance_lambda must lie in [0, 1], got {rebalance_lambda}")
-        if not all(float(t) > 0 for t in [temperature, *(eval_temperatures or [])]):
-            raise ConfigError(
-                f"temperatures must be > 0, got {temperature} and {list(eval_temperatures or [])}"
-            )
+        self.prior_kind = checks.choice("loss.prior", prior, PRIORS)
+        self.gamut_kind = checks.choice("loss.gamut", gamut, GAMUTS)
+        self.rebalance_lambda = checks.number(
+            "loss.lambda", rebalance_lambda, "0 <= lambda <= 1", low=0.0, high=1.0
+        )
+        self.temperature = checks.number("loss.temperature", temperature, "T > 0", low=0.0, low_open=True)
+        self.k = checks.integer("loss.k", k, 1)
+        self.sigma = checks.number("loss.sigma", sigma, "sigma > 0", low=0.0, low_open=True)
+        self.gamut_min_count = checks.integer("loss.gamut_min_count", gamut_min_count, 1)
         if self.net_spec.get("final_activation") is not None:
-            raise ConfigError("classification needs raw logits: set the net's final_activation to null")
+            raise ConfigError("classification needs raw logits: set model.net.final_activation=null")
         self.save_hyperparameters()
-        self.rebalance_lambda = float(rebalance_lambda)
-        self.temperature = float(temperature)
-        self.eval_temperatures = [float(t) for t in (eval_temperatures or [])]
-        self.prior_kind, self.gamut_kind = prior, gamut
-        self.k, self.sigma, self.gamut_min_count = int(k), float(sigma), int(gamut_min_count)
         points = ABGamut.zhang().points.float() if gamut == "zhang" else torch.zeros(0, 2)
         self.register_buffer("gamut_points", points)
         self.register_buffer("prior_probs", torch.full((len(points),), 1.0 / max(len(points), 1)))
         self.register_buffer("class_weights", torch.ones(len(points)))
         self._prior_ready = False
+        self.eval_temperatures: list[float] = []
+        self.set_eval_temperatures(eval_temperatures)
         if gamut == "zhang":
             self.net = self.build_net(len(points), final_activation=None)
+
+    def set_eval_temperatures(self, temperatures: Sequence[float]) -> None:
+        """Log metrics at these temperatures too (evaluate.py's `temperatures=[...]` sets them on a loaded
+        checkpoint); each gets its own metrics, all decoded from the same logits."""
+        if isinstance(temperatures, str) or not isinstance(temperatures, Sequence):
+            raise ConfigError(f"loss.eval_temperatures={temperatures!r} must be a list of T > 0")
+        temps = [
+            checks.number("loss.eval_temperatures", t, "a list of T > 0", low=0.0, low_open=True)
+            for t in temperatures
+        ]
+        for t in self.eval_temperatures:
+            self.remove_metrics(temperature_tag(t))
+        self.eval_temperatures = list(dict.fromkeys(temps))
+        for t in self.eval_temperatures:
+            self.add_metrics(temperature_tag(t), f"T{t:g}".replace(".", "_").replace("-", "m"))
 
     @property
     def num_classes(self) -> int:
@@ -138,28 +158,28 @@ class ClassificationModule(ColorizationModule):
         self.class_weights = prior.weights(self.rebalance_lambda).float().to(self.class_weights.device)
 
     def setup(self, stage: str) -> None:
-        """Fetch the dataset gamut (then build the net) and the dataset prior from the datamodule, once."""
+        """Check the image size; fetch the dataset gamut (then build the net) and the loss's prior, once."""
+        super().setup(stage)
         dm = self._datamodule()
         if self.net is None:
             if dm is None or not hasattr(dm, "compute_gamut"):
-                raise ConfigError("gamut='dataset' needs a datamodule with compute_gamut(); use gamut=zhang")
+                raise ConfigError(
+                    "loss.gamut=dataset needs a datamodule with compute_gamut(); use loss.gamut=zhang"
+                )
             gamut = dm.compute_gamut(min_count=self.gamut_min_count)
             self._set_gamut(gamut.points.cpu())
             log.info("classification over the dataset gamut: Q=%d bins", self.num_classes)
         if not self._prior_ready:
-            points = self.gamut_points.cpu()
-            has_prior = dm is not None and hasattr(dm, "compute_prior")
-            wants_prior = self.prior_kind == "dataset" or self.rebalanced_auc
-            prior = dm.compute_prior(ABGamut(points)) if has_prior and wants_prior else None
-            if prior is None and self.prior_kind == "dataset":
-                log.warning("prior='dataset' but no datamodule with compute_prior(): using the uniform prior")
-            uniform = ColorPrior.uniform(points)
-            self._set_prior(prior if prior is not None and self.prior_kind == "dataset" else uniform)
-            # The rebalanced AuC uses the data's prior even when the loss is not rebalanced.
-            auc_prior = prior if prior is not None else uniform
-            self.auc_weights = auc_prior.weights(0.0).to(self.auc_weights.device)
+            prior = None
+            if self.prior_kind == "dataset":
+                if dm is not None and hasattr(dm, "compute_prior"):
+                    prior = dm.compute_prior(ABGamut(self.gamut_points.cpu()))
+                else:
+                    log.warning(
+                        "loss.prior=dataset but no datamodule with compute_prior(): using the uniform prior"
+                    )
+            self._set_prior(prior if prior is not None else ColorPrior.uniform(self.gamut_points.cpu()))
             self._prior_ready = True
-        self._auc_ready = True
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Rebuild the net from the stored gamut so that a dataset-gamut checkpoint loads without data."""
@@ -192,9 +212,11 @@ class ClassificationModule(ColorizationModule):
 
     def decode(self, output: Tensor, size: torch.Size) -> dict[str, Tensor]:
         """Annealed mean at the module's temperature (tag "") and at every evaluation temperature."""
-        preds = {"": self.decode_at(output, size)}
+        preds = {MAIN: self.decode_at(output, size)}
         for t in self.eval_temperatures:
-            preds[f"T={t:g}"] = preds[""] if t == self.temperature else self.decode_at(output, size, t)
+            preds[temperature_tag(t)] = (
+                preds[MAIN] if t == self.temperature else self.decode_at(output, size, t)
+            )
         return preds
 
     def inference_model(self, temperature: float | None = None) -> nn.Module:

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import hydra.utils
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from colorization import checks, specs
 from colorization.errors import ConfigError
-from colorization.objectives.base import ColorizationModule, plain_spec, upsample_to
+from colorization.objectives.base import ColorizationModule, upsample_to
+from colorization.objectives.optimization import check_optimizer, make_optimizer, make_scheduler
 from colorization.objectives.regression import RegressionModule
 
-GAN_OPTIMIZER: dict[str, Any] = {
-    "_target_": "torch.optim.Adam",
-    "_partial_": True,
-    "lr": 2e-4,
-    "betas": [0.5, 0.999],
-}
-DEFAULT_DISCRIMINATOR: dict[str, Any] = {"_target_": "colorization.nets.PatchGAN", "in_channels": 3}
+GAN_MODES = ("vanilla", "lsgan")
 
 
 def _no_closure() -> None:
@@ -42,45 +37,37 @@ class GANModule(ColorizationModule):
     counts generator steps (a Python int, stored in the checkpoint, so resuming keeps the phase right).
     """
 
+    optimizer_key = "loss.g_optimizer"
+
     def __init__(
         self,
         net: dict,
-        optimizer: dict | None = None,
+        optimizer: dict,
+        discriminator: dict,
+        d_optimizer: dict,
         scheduler: dict | None = None,
-        discriminator: dict | None = None,
-        d_optimizer: dict | None = None,
         lambda_l1: float = 100.0,
         gan_mode: str = "vanilla",
         pretrain_steps: int = 0,
         perceptual_metrics: bool = True,
         rebalanced_auc: bool = True,
     ) -> None:
-        super().__init__(
-            net,
-            optimizer if optimizer is not None else GAN_OPTIMIZER,
-            scheduler,
-            perceptual_metrics,
-            rebalanced_auc,
-        )
-        if gan_mode not in ("vanilla", "lsgan"):
-            raise ConfigError(f"gan_mode must be 'vanilla' or 'lsgan', got {gan_mode!r}")
-        if lambda_l1 < 0 or pretrain_steps < 0:
-            raise ConfigError("lambda_l1 and pretrain_steps must be >= 0")
-        self.save_hyperparameters()
-        self.automatic_optimization = False
-        self.lambda_l1, self.gan_mode, self.pretrain_steps = float(lambda_l1), gan_mode, int(pretrain_steps)
-        self.d_optimizer_spec = plain_spec(d_optimizer) or dict(GAN_OPTIMIZER)
-        self.net = self.build_net(2, final_activation="tanh")  # pix2pix's bounded generator
+        super().__init__(net, optimizer, scheduler, perceptual_metrics, rebalanced_auc)
         if self.output_stride != 1:
             raise ConfigError(
-                f"the cGAN needs a full-resolution generator (output_stride 1); "
-                f"{type(self.net).__name__} has output_stride {self.output_stride}"
+                f"{self.net_cls.__name__} cannot serve the cGAN: it predicts at 1/{self.output_stride} "
+                "resolution but the discriminator judges full-resolution (L, ab) pairs; choose a "
+                "full-resolution generator (output_stride 1, e.g. model=unet) or loss=l2, l1 or rebalanced_ce"
             )
-        spec = plain_spec(discriminator) or dict(DEFAULT_DISCRIMINATOR)
-        try:
-            self.discriminator = hydra.utils.instantiate(spec, _convert_="all")
-        except Exception as err:
-            raise ConfigError(f"cannot build discriminator {spec!r}: {err.__cause__ or err}") from err
+        self.gan_mode = checks.choice("loss.gan_mode", gan_mode, GAN_MODES)
+        self.lambda_l1 = checks.number("loss.lambda_l1", lambda_l1, "lambda_l1 >= 0", low=0.0)
+        self.pretrain_steps = checks.integer("loss.pretrain_steps", pretrain_steps, 0)
+        self.d_optimizer_spec = check_optimizer(d_optimizer, "loss.d_optimizer")
+        specs.target_of(discriminator, "loss.discriminator")
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.net = self.build_net(2, final_activation="tanh")  # pix2pix's bounded generator
+        self.discriminator = specs.build(dict(discriminator), "loss.discriminator")
         # Generator steps taken: a Python counter (reading a device buffer each step would sync the host).
         self.g_steps = 0
 
@@ -98,7 +85,7 @@ class GANModule(ColorizationModule):
             return F.mse_loss(logits, target)
         return F.binary_cross_entropy_with_logits(logits, target)
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         """One D update (after pretraining) then one G update, with manual optimisation."""
         opt_g, opt_d = self.optimizers()
         L, ab = batch["L"], batch["ab"].float()
@@ -112,7 +99,6 @@ class GANModule(ColorizationModule):
             self.discriminator.requires_grad_(True)
             d_real, d_fake = self.discriminator(real_pair), self.discriminator(fake_pair)
             d_loss = 0.5 * (self.gan_loss(d_real, True) + self.gan_loss(d_fake, False))
-            self.record_finite(d_loss)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
             # Through the strategy and its precision plugin (gradient unscaling, clipping hooks), but not
@@ -131,7 +117,6 @@ class GANModule(ColorizationModule):
             g_loss = g_adv + self.lambda_l1 * l1
         else:
             g_loss = self.lambda_l1 * l1
-        self.record_finite(g_loss)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
         opt_g.step()
@@ -139,24 +124,27 @@ class GANModule(ColorizationModule):
         self.g_steps += 1
         self.log("train/loss", g_loss.detach(), prog_bar=True, batch_size=n)
         self.log_dict(logs, batch_size=n)
-        return g_loss.detach()
+        out = {"loss": g_loss.detach()}  # what the non-finite guard checks: both players' losses
+        if adversarial:
+            out["d_loss"] = d_loss.detach()
+        return out
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """The base checks, plus the generator step count (the pretraining phase survives a resume)."""
+        """The class, plus the generator step count (the pretraining phase survives a resume)."""
         super().on_save_checkpoint(checkpoint)
         checkpoint["gan_g_steps"] = self.g_steps
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the generator step count (older checkpoints kept it as a `g_steps` buffer)."""
-        old = checkpoint.get("state_dict", {}).pop("g_steps", None)
-        self.g_steps = int(checkpoint.get("gan_g_steps", old if old is not None else 0))
+        """Restore the generator step count."""
+        self.g_steps = int(checkpoint.get("gan_g_steps", 0))
         super().on_load_checkpoint(checkpoint)
 
     def configure_optimizers(self) -> Any:
-        """G and D optimisers (Adam 2e-4, β=(0.5, 0.999) by default) and optional schedulers."""
-        opt_g = self.make_optimizer(self.net.parameters())
-        opt_d = self.make_optimizer(self.discriminator.parameters(), self.d_optimizer_spec)
-        sched_g, sched_d = self.make_scheduler(opt_g), self.make_scheduler(opt_d)
+        """G and D optimisers (pix2pix's Adam 2e-4, β=(0.5, 0.999): conf/loss/cgan_l1.yaml) and schedulers."""
+        opt_g = make_optimizer(self.optimizer_spec, self.net.parameters(), self.optimizer_key)
+        opt_d = make_optimizer(self.d_optimizer_spec, self.discriminator.parameters(), "loss.d_optimizer")
+        sched_g = make_scheduler(self.scheduler_spec, opt_g)
+        sched_d = make_scheduler(self.scheduler_spec, opt_d)
         if sched_g is None:
             return [opt_g, opt_d]
         return [opt_g, opt_d], [sched_g, sched_d]

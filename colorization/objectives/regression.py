@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from colorization import checks
 from colorization.color import AB_NORM
-from colorization.errors import ConfigError
-from colorization.objectives.base import ColorizationModule, upsample_to
+from colorization.objectives.base import MAIN, ColorizationModule, upsample_to
 
 LOSSES = {"l2": F.mse_loss, "l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss}
 
@@ -21,17 +21,15 @@ class RegressionModule(ColorizationModule):
     def __init__(
         self,
         net: dict,
-        optimizer: dict | None = None,
+        optimizer: dict,
         scheduler: dict | None = None,
         loss: str = "l2",
         perceptual_metrics: bool = True,
         rebalanced_auc: bool = True,
     ) -> None:
         super().__init__(net, optimizer, scheduler, perceptual_metrics, rebalanced_auc)
-        if loss not in LOSSES:
-            raise ConfigError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        self.loss_name = checks.choice("loss.module.loss", loss, tuple(LOSSES))
         self.save_hyperparameters()
-        self.loss_name = loss
         self.net = self.build_net(2)
 
     def compute_loss(self, output: Tensor, batch: dict[str, Tensor]) -> Tensor:
@@ -42,4 +40,4 @@ class RegressionModule(ColorizationModule):
 
     def decode(self, output: Tensor, size) -> dict[str, Tensor]:
         """Normalised ab → Lab units at the input size."""
-        return {"": upsample_to(output.float(), size, self.output_stride) * AB_NORM}
+        return {MAIN: upsample_to(output.float(), size, self.output_stride) * AB_NORM}

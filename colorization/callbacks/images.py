@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 
 from colorization.color import AB_NORM, l_ab_to_rgb
@@ -47,12 +48,11 @@ def log_image(
     step = trainer.global_step
     handled = False
     for logger in trainer.loggers:
-        name = type(logger).__name__
-        if name == "WandbLogger":
+        if isinstance(logger, WandbLogger):
             extra = {"caption": [caption]} if caption else {}
             logger.log_image(key=key, images=[array], step=step, **extra)
             handled = True
-        elif name == "TensorBoardLogger":
+        elif isinstance(logger, TensorBoardLogger):
             logger.experiment.add_image(key, array, global_step=step, dataformats="HWC")
             handled = True
     if handled:
@@ -210,3 +210,39 @@ class ABHistogramLogger(Callback):
         ):
             return
         log_image(trainer, "images/ab_histogram", render_histograms(self._pred, self._true))
+
+
+class KeepTestImages(Callback):
+    """Keep the first `num_images` test images (normalised L, predicted RGB, true RGB) on the CPU, for
+    reports: evaluate.py's gray | prediction | truth grids come from the module's own test step."""
+
+    def __init__(self, num_images: int = 8) -> None:
+        super().__init__()
+        self.num_images = int(num_images)
+        self.images: dict[str, list[Tensor]] = {"L": [], "pred": [], "truth": []}
+
+    def __len__(self) -> int:
+        """How many images are kept so far."""
+        return sum(len(x) for x in self.images["L"])
+
+    def on_test_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        """Keep images of this batch until `num_images` are kept."""
+        take = min(self.num_images - len(self), batch["L"].shape[0])
+        if take <= 0 or not isinstance(outputs, dict) or "rgb" not in outputs:
+            return
+        truth = batch["rgb"] if "rgb" in batch else l_ab_to_rgb(batch["L"].float(), batch["ab"].float())
+        self.images["L"].append(batch["L"][:take].float().cpu())
+        self.images["pred"].append(outputs["rgb"][:take].float().cpu())
+        self.images["truth"].append(truth[:take].float().cpu())
+
+    def stacked(self) -> dict[str, Tensor]:
+        """The kept images as B×C×H×W tensors."""
+        return {k: torch.cat(v) for k, v in self.images.items()}

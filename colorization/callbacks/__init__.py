@@ -1,0 +1,30 @@
+"""What plugs into Lightning across objectives: image grids and ab histograms, the non-finite-loss guard,
+and the dataset prior for the rebalanced AuC.
+
+Every objective asks for the guard and the prior itself (`configure_callbacks`), so they also act in a
+plain `Trainer`; a configured instance (e.g. `NonFiniteGuard(check_every_n_steps=50)`) takes their place.
+"""
+
+from colorization.callbacks.channels_last import ChannelsLast
+from colorization.callbacks.finite import NonFiniteGuard
+from colorization.callbacks.images import (
+    ABHistogramLogger,
+    ImageGridLogger,
+    KeepTestImages,
+    ab_histogram,
+    log_image,
+    make_grid,
+)
+from colorization.callbacks.prior import AucPrior
+
+__all__ = [
+    "ABHistogramLogger",
+    "AucPrior",
+    "ChannelsLast",
+    "ImageGridLogger",
+    "KeepTestImages",
+    "NonFiniteGuard",
+    "ab_histogram",
+    "log_image",
+    "make_grid",
+]
