@@ -16,6 +16,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 
+from colorization import checks
 from colorization.color import AB_NORM, l_ab_to_rgb
 
 log = logging.getLogger(__name__)
@@ -75,11 +76,11 @@ class ImageGridLogger(Callback):
     """
 
     def __init__(
-        self, every_n_steps: int = 500, num_images: int = 8, temperature: float | None = None
+        self, every_n_steps: int = 200, num_images: int = 8, temperature: float | None = None
     ) -> None:
         super().__init__()
-        if every_n_steps < 1 or num_images < 1:
-            raise ValueError("every_n_steps and num_images must be >= 1")
+        checks.integer("callbacks.image_grids.every_n_steps", every_n_steps, 1)
+        checks.integer("callbacks.image_grids.num_images", num_images, 1)
         self.every_n_steps, self.num_images, self.temperature = every_n_steps, num_images, temperature
         self._batch: dict[str, Tensor] | None = None
         self._last_step = -1

@@ -1,20 +1,11 @@
 """Colour core: Lab conversion, the ab gamut and prior, soft encoding and decoding, enhancer, colour measures.
 
-Modules, in import order: lab (Lab conversion and normalisation), gamut (the ab bins), encode (nearest
-bins, soft encoding, rebalanced cross-entropy, annealed mean), prior (the empirical prior and its weights),
-enhance (the saturation enhancer), measures (colourfulness, AuC).
-
-Pure tensor maths, no Lightning; everything runs on the device of its inputs.
+Modules, in import order: lab (Lab conversion and normalisation), gamut (the ab bins), nearest (exact
+nearest bins), encode (soft encoding, rebalanced cross-entropy, annealed mean), prior (the empirical prior
+and its weights), enhance (the saturation enhancer), measures (colourfulness, AuC).
 """
 
-from colorization.color.encode import (
-    annealed_mean,
-    brute_force_knn,
-    nearest_bins,
-    rebalanced_cross_entropy,
-    soft_encode,
-    validate_ab,
-)
+from colorization.color.encode import annealed_mean, rebalanced_cross_entropy, soft_encode
 from colorization.color.enhance import enhance_saturation
 from colorization.color.gamut import GRID, ABGamut, as_points
 from colorization.color.lab import (
@@ -32,6 +23,7 @@ from colorization.color.lab import (
     rgb_to_lab,
 )
 from colorization.color.measures import ab_auc, colorfulness, rebalanced_pixel_weights
+from colorization.color.nearest import brute_force_knn, nearest_bins, validate_ab
 from colorization.color.prior import ColorPrior
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The quantised ab gamut: bin centres on a grid of 10 in the ab plane (Zhang et al.'s 313, or a dataset's).
 
 The empirical prior over these bins and its rebalancing weights live in colorization.color.prior; the
-nearest-bin search and its lookup tables in colorization.color.encode.
+nearest-bin search and its lookup tables in colorization.color.nearest.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from colorization.color.encode import nearest_bins
 from colorization.color.lab import check_image
+from colorization.color.nearest import nearest_bins
 from colorization.color.prior import ColorPrior
 
 __all__ = ["ab_auc", "colorfulness", "rebalanced_pixel_weights"]

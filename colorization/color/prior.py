@@ -1,6 +1,6 @@
 """The empirical colour prior over a gamut's bins, and the class-rebalancing weights derived from it.
 
-Each training pixel counts for its exact nearest bin (colorization.color.encode's search); the histogram
+Each training pixel counts for its exact nearest bin (colorization.color.nearest's search); the histogram
 is then smoothed with a Gaussian of sigma between bin centres, as Zhang et al. smooth their prior, and
 normalised to p. The rebalancing weights of the loss are w ∝ ((1 − λ)p + λ/Q)^−1 with E_p[w] = 1:
 λ = 0 is the pure inverse prior (the strongest rebalancing, rare colours weigh most), λ = 1 gives
@@ -13,8 +13,8 @@ import os
 
 import torch
 
-from colorization.color.encode import nearest_bins
 from colorization.color.gamut import ABGamut, ab_pairs, as_points
+from colorization.color.nearest import nearest_bins
 
 __all__ = ["ColorPrior"]
 
