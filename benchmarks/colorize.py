@@ -26,8 +26,8 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
-from colorization.colorize import Colorizer, ModelInfo, OnnxBackend, TorchBackend
-from colorization.export import export_model
+from colorization.inference import Colorizer, ModelInfo, OnnxBackend, TorchBackend
+from colorization.inference.export import export_model
 from colorization.objectives import ClassificationModule
 
 MODELS = {"demo": (0.25, 64), "paper": (1.0, 256)}

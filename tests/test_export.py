@@ -19,9 +19,11 @@ from skimage import data as skdata
 from torch.utils.data import DataLoader
 from trainers import quiet_trainer
 
-from colorization.colorize import Colorizer, main, rgb_to_lab_np
-from colorization.export import export_onnx
-from colorization.export import main as export_main
+from colorization.imaging import rgb_to_lab as rgb_to_lab_np
+from colorization.inference import Colorizer
+from colorization.inference.cli import main
+from colorization.inference.export import export_onnx
+from colorization.inference.export import main as export_main
 
 pl = pytest.importorskip("lightning.pytorch")
 objectives = pytest.importorskip("colorization.objectives")
@@ -145,13 +147,13 @@ def test_colorize_cli_with_checkpoint(ckpts: dict[str, Path], tmp_path: Path) ->
     assert main([str(src), "-o", str(out), "--ckpt", str(ckpts["regression"]), "--temperature", "0.5"]) == 1
 
 
-def test_onnx_path_never_imports_torch(onnx_models: dict[str, Path], tmp_path: Path) -> None:
+def test_onnx_path_never_imports_torch_nor_skimage(onnx_models: dict[str, Path], tmp_path: Path) -> None:
     Image.fromarray(photo("astronaut", (120, 90))).save(tmp_path / "a.png")
     driver = (
         "import sys, json\n"
         "from colorization.colorize import main\n"
         "rc = main(sys.argv[1:])\n"
-        "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules,"
+        "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules, 'skimage': 'skimage' in sys.modules,"
         " 'lightning': any(m.startswith('lightning') for m in sys.modules)}))\n"
     )
     cmd = [
@@ -164,11 +166,16 @@ def test_onnx_path_never_imports_torch(onnx_models: dict[str, Path], tmp_path: P
         "--onnx",
         str(onnx_models["classification"]),
         "--compare",
+        "--enhance",
+        "0.8",
+        "0.2",
+        "2",
+        "4",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result == {"rc": 0, "torch": False, "lightning": False}
+    assert result == {"rc": 0, "torch": False, "skimage": False, "lightning": False}
     assert Image.open(tmp_path / "out" / "a.png").size == (120, 90)
 
 

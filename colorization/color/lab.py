@@ -8,7 +8,8 @@ rgb2lab to 2e-4 Lab units. Lab -> RGB and anything that needs gradients use Korn
 Images enter the library as float sRGB in [0, 1], B×3×H×W (a single 3×H×W image is accepted and
 returned unbatched). Lab is in its usual units: L in 0..100, a and b about -110..110. Networks see
 normalised values, L_n = (L - L_CENT) / L_NORM and ab_n = ab / AB_NORM, the constants of Zhang et
-al.'s released code.
+al.'s released code. Those and the conversion's constants are defined once, in the torch-free
+colorization.imaging.lab (the numpy twin used by the ONNX path), and imported here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ from __future__ import annotations
 import torch
 from kornia.color import lab_to_rgb as _kornia_lab_to_rgb
 from kornia.color import rgb_to_lab as _kornia_rgb_to_lab
+
+from colorization.imaging.lab import AB_NORM, L_CENT, L_NORM
+from colorization.imaging.lab import D65_WHITE as _WHITE
+from colorization.imaging.lab import F_EPS as _F_EPS
+from colorization.imaging.lab import F_SLOPE as _F_SLOPE
+from colorization.imaging.lab import SRGB_KNEE as _SRGB_KNEE
+from colorization.imaging.lab import XYZ_FROM_RGB as _XYZ_FROM_RGB
 
 __all__ = [
     "AB_NORM",
@@ -31,10 +39,6 @@ __all__ = [
     "normalize_l",
     "rgb_to_lab",
 ]
-
-L_CENT: float = 50.0
-L_NORM: float = 100.0
-AB_NORM: float = 110.0
 
 # Slack for values that left their range by rounding (e.g. an augmentation that overshoots by 1e-7).
 _RGB_TOL = 1e-3
@@ -69,16 +73,8 @@ def check_image(
             raise ValueError(f"{name} values must lie in [{low}, {high}], got min {lo_v:.4g}, max {hi_v:.4g}")
 
 
-# sRGB (D65) -> CIE XYZ -> Lab, with the constants of Kornia and scikit-image (their rgb_to_lab / rgb2lab).
-_XYZ_FROM_RGB = (
-    (0.412453, 0.357580, 0.180423),
-    (0.212671, 0.715160, 0.072169),
-    (0.019334, 0.119193, 0.950227),
-)
-_WHITE = (0.95047, 1.0, 1.08883)
-_SRGB_KNEE = 0.04045  # sRGB: linear below, power 2.4 above
-_F_EPS = 0.008856  # CIE f(t): linear segment 7.787 t + 4/29 at and below, cube root above
-_F_SLOPE = 7.787
+# sRGB (D65) -> CIE XYZ -> Lab: the constants (Kornia's and scikit-image's) are colorization.imaging.lab's,
+# shared with the numpy twin of the torch-free path.
 _CHUNK_PIXELS = 1 << 17  # on the CPU, images are converted a few at a time so that temporaries stay in cache
 _LOW_ALPHA = 1.055**2.4 / 12.92  # weight of min(t, knee) against the unscaled power term
 _CONSTANTS: dict[tuple[torch.device, torch.dtype], dict[str, torch.Tensor]] = {}

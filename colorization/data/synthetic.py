@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from skimage.color import lab2rgb
+
+from colorization.imaging import lab_to_rgb
 
 SKY_TOP = np.array([60.0, 115.0, 215.0])
 SKY_HORIZON = np.array([165.0, 200.0, 240.0])
@@ -76,7 +77,7 @@ def synthetic_scene(seed: int, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     lightness = (62.0 - 22.0 * highlight.clip(0, 1))[mask]
     a, b = FRUIT_AB[kind]
     lab = np.stack([lightness, np.full_like(lightness, a), np.full_like(lightness, b)], axis=-1)
-    img[mask] = lab2rgb(lab[None])[0] * 255.0
+    img[mask] = lab_to_rgb(lab) * 255.0
     stem = (
         (np.abs(xx - cx) <= max(0.5, s / 64)) & (yy < cy - radius + 1) & (yy >= cy - radius - max(2, s // 20))
     )

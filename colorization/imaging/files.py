@@ -1,9 +1,9 @@
-"""Image-file pieces shared by training data and colorize, torch-free (numpy + PIL) for the ONNX path.
+"""Image files, shared by training data and colorize: which suffixes are images, and decoding any PIL mode.
 
 One place for: the image suffixes the project reads, decoding any PIL mode to RGB (+ alpha) at full
-precision or to 8-bit RGB over white, EXIF orientation, and the normalisation of L that networks see.
-`colorization.data.images` (training) and `colorization.colorize` (users' photos, also without torch)
-both import from here, so a file the index accepts is one colorize accepts and decodes the same way.
+precision or to 8-bit RGB over white, and EXIF orientation. `colorization.data.images` (training) and
+`colorization.inference` (users' photos, also without torch) both import from here, so a file the index
+accepts is one colorize accepts and decodes the same way.
 """
 
 from __future__ import annotations
@@ -13,26 +13,21 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from colorization.imaging.values import to_float, to_uint8
+
 __all__ = [
     "IMAGE_SUFFIXES",
-    "L_CENT",
-    "L_NORM",
     "decode",
     "exif_upright",
     "has_alpha",
     "is_image_file",
     "rgb8_over_white",
-    "to_float",
 ]
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 )
 """File suffixes (lower case) read as images by the data index and by colorize; others are ignored."""
-
-L_CENT = 50.0
-L_NORM = 100.0
-"""Networks see L_n = (L - L_CENT) / L_NORM: the values of colorization.color.lab, for the torch-free path."""
 
 _16BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 _ALPHA_MODES = frozenset({"RGBA", "LA", "La", "RGBa", "PA"})
@@ -77,27 +72,6 @@ def decode(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(img if mode == "RGB" else img.convert("RGB")), None
 
 
-def to_float(arr: np.ndarray) -> np.ndarray:
-    """uint8 / uint16 / other integer / float image values → float32 in [0, 1] (ValueError if not)."""
-    if arr.dtype == np.bool_:
-        return arr.astype(np.float32)
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / np.float32(255.0)
-    if arr.dtype == np.uint16:
-        return arr.astype(np.float32) / np.float32(65535.0)
-    if np.issubdtype(arr.dtype, np.integer):
-        top = 255.0 if arr.max(initial=0) <= 255 else 65535.0
-        return np.clip(arr.astype(np.float32) / np.float32(top), 0.0, 1.0)
-    if np.issubdtype(arr.dtype, np.floating):
-        arr = arr.astype(np.float32)
-        if not np.isfinite(arr).all():
-            raise ValueError("image contains NaN or infinite values")
-        if arr.min(initial=0.0) < -1e-6 or arr.max(initial=0.0) > 1.0 + 1e-6:
-            raise ValueError("a float image must have values in [0, 1]")
-        return np.clip(arr, 0.0, 1.0)
-    raise ValueError(f"unsupported image dtype {arr.dtype}")
-
-
 def rgb8_over_white(img: Image.Image) -> Image.Image:
     """Any PIL mode → 8-bit RGB PIL image, transparency composited over white (training sees no alpha)."""
     if img.mode == "RGB":
@@ -108,5 +82,5 @@ def rgb8_over_white(img: Image.Image) -> Image.Image:
         return Image.alpha_composite(background, rgba).convert("RGB")
     rgb, _ = decode(img)
     if rgb.dtype != np.uint8:
-        rgb = (to_float(rgb) * np.float32(255.0) + np.float32(0.5)).astype(np.uint8)
+        rgb = to_uint8(to_float(rgb))
     return Image.fromarray(rgb, "RGB")

@@ -1,0 +1,188 @@
+"""The Colorizer: load a model once, then colorize PIL images, arrays or files at their full resolution.
+
+How a photo is colorized: the input (any size) is converted to CIE Lab at full resolution; its L is
+resized to the size the network was trained at (``size`` overrides, DEFAULT_SIZE when the model does not
+say), the network predicts ab there, ab is resized bilinearly back to the original size and joined with
+the ORIGINAL full-resolution L. Pixels whose predicted chroma falls outside the sRGB gamut have their
+chroma reduced (never their lightness), so the output's L equals the input's L up to 8-bit quantisation.
+
+- Aspect: by default the L image is squashed to size × size, as Zhang et al.'s demo does. That is the
+  geometry the network was trained on (square crops), works for every net whatever its size_multiple,
+  and ab is smooth enough that stretching it back costs nothing visible. ``keep_aspect`` instead scales
+  the short side to ``size`` and rounds the long side to the net's size_multiple (no padding, so no
+  artificial borders enter the receptive field).
+- ``enhance=(w, c, alpha, beta)`` applies the saturation enhancer to the result, then puts the original
+  L back, so enhancement changes chroma only.
+- Colour work is colorization.imaging's numpy float32 on both backends; torch is imported only by the
+  torch backend, so a Colorizer made `from_onnx` never imports torch (nor scikit-image).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from colorization import imaging
+from colorization.errors import ColorizationError
+from colorization.imaging import L_CENT, L_NORM, to_uint8, to_uint16
+from colorization.inference.backends import Backend, OnnxBackend, TorchBackend, load_model, size_multiple
+from colorization.inference.files import read_image, split_array, split_pil, to_pil
+from colorization.inference.info import DEFAULT_SIZE, ModelInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["Colorizer"]
+
+
+def _resize_channels(x: np.ndarray, size_hw: tuple[int, int], resample: int) -> np.ndarray:
+    """Resize each channel of a float C×H×W array to size_hw with PIL (mode F, antialiased)."""
+    h, w = size_hw
+    if x.shape[1:] == (h, w):
+        return x.astype(np.float32, copy=True)
+    out = np.empty((x.shape[0], h, w), dtype=np.float32)
+    for i, ch in enumerate(x):
+        out[i] = np.asarray(
+            Image.fromarray(np.ascontiguousarray(ch, dtype=np.float32), "F").resize((w, h), resample=resample)
+        )
+    return out
+
+
+class Colorizer:
+    """Load a model once, then colorize PIL images, arrays or files at their full resolution."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        info: ModelInfo | None = None,
+        *,
+        size: int | None = None,
+        keep_aspect: bool = False,
+        enhance: Sequence[float] | None = None,
+    ) -> None:
+        if size is not None and size < 1:
+            raise ColorizationError(f"--size must be a positive number of pixels, got {size}")
+        self.backend = backend
+        self.info = info or ModelInfo()
+        self.size = int(size or self.info.image_size or DEFAULT_SIZE)
+        self.size_multiple = max(1, int(self.info.size_multiple))
+        if not keep_aspect and self.size % self.size_multiple:
+            raise ColorizationError(
+                f"size {self.size} is not a multiple of the network's size_multiple {self.size_multiple}; "
+                f"use --size {max(1, round(self.size / self.size_multiple)) * self.size_multiple}"
+            )
+        self.keep_aspect = keep_aspect
+        if enhance is not None and len(enhance) != 4:
+            raise ValueError("enhance takes four numbers: w c alpha beta")
+        self.enhance = tuple(float(v) for v in enhance) if enhance is not None else None
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        ckpt: str | Path,
+        *,
+        temperature: float | None = None,
+        device: str = "cpu",
+        threads: int | None = None,
+        **kwargs: Any,
+    ) -> Colorizer:
+        """Colorizer for a Lightning checkpoint (torch path)."""
+        model, info = load_model(ckpt, temperature=temperature, device=device)
+        return cls(TorchBackend(model, device, threads), info, **kwargs)
+
+    @classmethod
+    def from_onnx(
+        cls,
+        path: str | Path,
+        *,
+        temperature: float | None = None,
+        device: str = "cpu",
+        threads: int | None = None,
+        **kwargs: Any,
+    ) -> Colorizer:
+        """Colorizer for an exported ONNX model (onnxruntime path, no torch)."""
+        backend = OnnxBackend(path, device, threads)
+        t = backend.info.temperature
+        if temperature is not None and (t is None or abs(temperature - t) > 1e-9):
+            fixed = "has no temperature" if t is None else f"was exported at T={t:g}"
+            raise ColorizationError(
+                f"this ONNX model {fixed}; the temperature is fixed at export "
+                f"(python -m colorization.export --temperature ...)"
+            )
+        return cls(backend, backend.info, **kwargs)
+
+    @classmethod
+    def from_module(
+        cls, model: torch.nn.Module, *, device: str = "cpu", info: ModelInfo | None = None, **kwargs: Any
+    ) -> Colorizer:
+        """Colorizer for any torch module mapping L_n B×1×H×W to ab (Lab units) B×2×H×W."""
+        info = info or ModelInfo(size_multiple=size_multiple(model))
+        return cls(TorchBackend(model, device), info, **kwargs)
+
+    @classmethod
+    def load(cls, path: str | Path, **kwargs: Any) -> Colorizer:
+        """Colorizer for a .onnx file or a checkpoint, chosen by the suffix."""
+        if Path(path).suffix.lower() == ".onnx":
+            return cls.from_onnx(path, **kwargs)
+        return cls.from_checkpoint(path, **kwargs)
+
+    def net_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (h, w) the network sees for an input of the given size."""
+        if not self.keep_aspect:
+            return self.size, self.size
+        m = self.size_multiple
+        scale = self.size / min(height, width)
+
+        def side(n: int) -> int:
+            return max(m, int(round(n * scale / m)) * m)
+
+        return side(height), side(width)
+
+    def predict_ab(self, L: np.ndarray) -> np.ndarray:
+        """ab (Lab units, 2×H×W float32) for a full-resolution L (H×W, Lab units), via the net's size."""
+        H, W = L.shape
+        h, w = self.net_size(H, W)
+        small = _resize_channels(L[None].astype(np.float32), (h, w), Image.BILINEAR)
+        L_n = ((small - np.float32(L_CENT)) / np.float32(L_NORM))[None]  # 1×1×h×w
+        ab = np.asarray(self.backend(L_n), dtype=np.float32)
+        if ab.ndim != 4 or ab.shape[:2] != (1, 2):
+            raise ColorizationError(f"the model returned shape {tuple(ab.shape)}, expected 1×2×{h}×{w}")
+        return _resize_channels(ab[0], (H, W), Image.BILINEAR)
+
+    def colorize_rgb(self, rgb: np.ndarray) -> np.ndarray:
+        """Colorize float RGB H×W×3 in [0,1] (colour is reduced to its L) → float32 RGB H×W×3 in [0,1]."""
+        lab = imaging.rgb_to_lab(rgb)
+        L = lab[..., 0].copy()
+        ab = self.predict_ab(L)
+        lab[..., 1] = ab[0]
+        lab[..., 2] = ab[1]
+        out = imaging.lab_to_rgb(lab)
+        if self.enhance is not None:
+            out = imaging.enhance_saturation(out, *self.enhance)
+            lab2 = imaging.rgb_to_lab(out)
+            lab2[..., 0] = L  # chroma only: the lightness stays the input's
+            out = imaging.lab_to_rgb(lab2)
+        return out
+
+    def colorize(self, image: Image.Image | np.ndarray | str | Path) -> Image.Image | np.ndarray:
+        """Colorize a PIL image (→ RGB/RGBA PIL), an array (→ same dtype and channels) or a file (→ PIL)."""
+        if isinstance(image, (str, Path)):
+            rgb, alpha = read_image(image)
+            return to_pil(self.colorize_rgb(rgb), alpha)
+        if isinstance(image, Image.Image):
+            rgb, alpha = split_pil(image)
+            return to_pil(self.colorize_rgb(rgb), alpha)
+        arr = np.asarray(image)
+        rgb, alpha = split_array(arr)
+        out = self.colorize_rgb(rgb)
+        if alpha is not None:
+            out = np.concatenate([out, alpha[..., None]], axis=2)
+        if arr.dtype == np.uint8:
+            return to_uint8(out)
+        if arr.dtype == np.uint16:
+            return to_uint16(out)
+        return out

@@ -1,0 +1,163 @@
+"""Export a trained checkpoint to ONNX for deployment where PyTorch is too heavy.
+
+    python -m colorization.export --ckpt last.ckpt -o model.onnx [--temperature 0.38] [--opset 17]
+
+The graph maps normalised L (``L``: float32 B×1×H×W, (L-50)/100) to ab in Lab units (``ab``: float32
+B×2×H×W, same H and W), with dynamic batch, height and width. For classification models the annealed
+mean is inside the graph, at the temperature chosen here (the model's own T by default). The model's
+image size, size_multiple, temperature and objective are stored in the ONNX metadata_props (the keys
+of colorization.inference.info.ModelInfo), which ``python -m colorization.colorize --onnx`` reads. The
+exporter is torch's TorchScript-based one (``dynamo=False``): the dynamo exporter needs onnxscript,
+which is not a dependency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from colorization.errors import ColorizationError
+from colorization.inference.backends import load_model
+from colorization.inference.info import DEFAULT_SIZE, ModelInfo, require
+
+__all__ = ["MIN_OPSET", "check_parity", "export_model", "export_onnx", "main"]
+
+MIN_OPSET = 17
+
+
+def export_model(
+    model: torch.nn.Module,
+    output: str | Path,
+    info: ModelInfo,
+    *,
+    opset: int = MIN_OPSET,
+    example_size: int | None = None,
+    check: bool = True,
+    atol: float = 1e-3,
+) -> Path:
+    """Export a torch module (L_n → ab) to ONNX with dynamic batch/H/W and the info as metadata."""
+    onnx = require("onnx")
+    if check:
+        require("onnxruntime")  # before exporting: no half-checked file is left behind
+    if opset < MIN_OPSET:
+        raise ColorizationError(f"--opset must be at least {MIN_OPSET}, got {opset}")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    model = model.cpu().eval()
+    m = max(1, int(info.size_multiple))
+    side = example_size or info.image_size or DEFAULT_SIZE
+    side = max(m, (side // m) * m)
+    example = torch.zeros(1, 1, side, side)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notes
+        torch.onnx.export(
+            model,
+            (example,),
+            str(output),
+            dynamo=False,
+            opset_version=opset,
+            input_names=["L"],
+            output_names=["ab"],
+            dynamic_axes={
+                "L": {0: "batch", 2: "height", 3: "width"},
+                "ab": {0: "batch", 2: "height", 3: "width"},
+            },
+            do_constant_folding=True,
+        )
+    proto = onnx.load(str(output))
+    meta = info.to_metadata()
+    meta["exported_from"] = Path(info.source).name if info.source else ""
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.doc_string = "Image colorization: normalised L in, ab (CIE Lab units) out."
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(output))
+    if check:
+        diff = check_parity(model, output, (2, 1, side + m, side))
+        if diff > atol:
+            raise ColorizationError(
+                f"ONNX and PyTorch disagree after export: max |Δab| = {diff:.3g} > {atol}"
+            )
+    return output
+
+
+def check_parity(model: torch.nn.Module, onnx_path: str | Path, shape: tuple[int, int, int, int]) -> float:
+    """Max |ab_onnx - ab_torch| on a random normalised-L input of `shape` (also tests dynamic axes)."""
+    ort = require("onnxruntime")
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(shape, generator=gen) - 0.5
+    with torch.inference_mode():
+        ref = model(x).float().numpy()
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    if got.shape != ref.shape:
+        raise ColorizationError(f"ONNX output shape {got.shape} differs from PyTorch's {ref.shape}")
+    return float(np.abs(got - ref).max())
+
+
+def export_onnx(
+    ckpt: str | Path,
+    output: str | Path,
+    *,
+    temperature: float | None = None,
+    image_size: int | None = None,
+    opset: int = MIN_OPSET,
+    check: bool = True,
+) -> tuple[Path, ModelInfo]:
+    """Export a Lightning checkpoint to ONNX; returns the file and the metadata stored in it."""
+    model, info = load_model(ckpt, temperature=temperature, device="cpu")
+    if image_size is not None:
+        info.image_size = int(image_size)
+    return export_model(model, output, info, opset=opset, check=check), info
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m colorization.export`; returns the exit status."""
+    p = argparse.ArgumentParser(
+        prog="python -m colorization.export", description="Export a colorization checkpoint to ONNX."
+    )
+    p.add_argument("--ckpt", required=True, metavar="PATH", help="Lightning checkpoint")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="ONNX file to write")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="annealed-mean T baked into the graph (classification; default: the model's)",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="image size to record when the checkpoint does not store it (default 256)",
+    )
+    p.add_argument("--opset", type=int, default=MIN_OPSET, help=f"ONNX opset (>= {MIN_OPSET})")
+    p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch check")
+    args = p.parse_args(argv)
+    try:
+        path, info = export_onnx(
+            args.ckpt,
+            args.output,
+            temperature=args.temperature,
+            image_size=args.size,
+            opset=args.opset,
+            check=not args.no_check,
+        )
+    except (ColorizationError, ValueError, FileNotFoundError) as e:
+        print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+        return 1
+    t = "" if info.temperature is None else f", T={info.temperature:g}"
+    size = info.image_size or DEFAULT_SIZE
+    print(f"wrote {path} ({info.objective}, size {size}, size_multiple {info.size_multiple}{t})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
