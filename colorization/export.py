@@ -1,13 +1,13 @@
 """``python -m colorization.export``: checkpoint → ONNX, kept at its documented address.
 
-The code is colorization.inference.export; its names are re-exported here.
+The code is colorization.inference.export.
 """
 
 import sys
 
-from colorization.inference.export import MIN_OPSET, check_parity, export_model, export_onnx, main
+from colorization.inference.export import main
 
-__all__ = ["MIN_OPSET", "check_parity", "export_model", "export_onnx", "main"]
+__all__ = ["main"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,26 +8,27 @@ import sys
 import warnings
 from pathlib import Path
 
+import lightning.pytorch as pl
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pytest
 import torch
 from PIL import Image
 from skimage import color as skcolor
 from skimage import data as skdata
+from support import adam, quiet_trainer
 from torch.utils.data import DataLoader
-from trainers import quiet_trainer
 
+from colorization import objectives
+from colorization.color import lab_batch
+from colorization.data import LabDataModule
 from colorization.imaging import rgb_to_lab as rgb_to_lab_np
 from colorization.inference import Colorizer
 from colorization.inference.cli import main
 from colorization.inference.export import export_onnx
 from colorization.inference.export import main as export_main
 
-pl = pytest.importorskip("lightning.pytorch")
-objectives = pytest.importorskip("colorization.objectives")
-lab_batch = pytest.importorskip("colorization.color").lab_batch
+onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
+ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 
 NET = {"_target_": "colorization.nets.ZhangNet", "width": 0.125}
 SIZE = 64
@@ -64,9 +65,9 @@ def ckpts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("ckpt")
     common = dict(perceptual_metrics=False, rebalanced_auc=False)
     torch.manual_seed(0)
-    reg = objectives.RegressionModule(net=NET, **common)
+    reg = objectives.RegressionModule(net=NET, optimizer=adam(), **common)
     cls = objectives.ClassificationModule(
-        net=NET, prior="uniform", gamut="zhang", eval_temperatures=[], **common
+        net=NET, optimizer=adam(), prior="uniform", gamut="zhang", eval_temperatures=[], **common
     )
     return {
         "regression": make_checkpoint(root / "reg.ckpt", reg),
@@ -130,7 +131,12 @@ def test_export_cli(ckpts: dict[str, Path], tmp_path: Path, capsys: pytest.Captu
     assert export_main(["--ckpt", str(ckpts["regression"]), "-o", str(out), "--temperature", "0.5"]) == 1
     assert export_main(["--ckpt", str(ckpts["regression"]), "-o", str(out), "--opset", "13"]) == 1
     err = capsys.readouterr().err
-    assert "checkpoint not found" in err and "classification models only" in err and "opset" in err
+    assert (
+        "--ckpt=" in err
+        and "no such checkpoint file" in err
+        and "classification models only" in err
+        and "opset" in err
+    )
 
 
 def test_colorize_cli_with_checkpoint(ckpts: dict[str, Path], tmp_path: Path) -> None:
@@ -181,11 +187,12 @@ def test_onnx_path_never_imports_torch_nor_skimage(onnx_models: dict[str, Path],
 
 def test_trained_size_comes_from_the_datamodule_saved_by_fit(tmp_path: Path) -> None:
     """A checkpoint written by Trainer.fit with a real LabDataModule carries the size it was trained at."""
-    LabDataModule = pytest.importorskip("colorization.data").LabDataModule
     dm = LabDataModule(
         "synthetic", root=tmp_path / "syn", image_size=32, batch_size=4, num_workers=0, count=16, size=40
     )
-    module = objectives.RegressionModule(net=NET, perceptual_metrics=False, rebalanced_auc=False)
+    module = objectives.RegressionModule(
+        net=NET, optimizer=adam(), perceptual_metrics=False, rebalanced_auc=False
+    )
     trainer = quiet_trainer(
         tmp_path, max_steps=1, max_epochs=1, limit_val_batches=0, enable_checkpointing=True
     )

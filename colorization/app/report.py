@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
 from colorization.callbacks import make_grid
 from colorization.color import l_ab_to_rgb
+from colorization.imaging import to_uint8
 
 
 @dataclass
@@ -54,7 +54,7 @@ def save_grid(images: dict[str, Tensor], path: Path) -> Path:
     gray = l_ab_to_rgb(L, torch.zeros(L.shape[0], 2, *L.shape[-2:]))
     rows = [torch.stack(row) for row in zip(gray, images["pred"], images["truth"], strict=True)]
     grid = make_grid(rows, pad=0)
-    array = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    array = to_uint8(grid.permute(1, 2, 0).numpy())
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path)
     return path

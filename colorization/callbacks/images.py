@@ -18,6 +18,7 @@ from torch import Tensor
 
 from colorization import checks
 from colorization.color import AB_NORM, l_ab_to_rgb
+from colorization.imaging import to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +41,11 @@ def log_image(
 
     Returns the PNG path when a file was written.
     """
-    if isinstance(image, Tensor):
-        array = (image.detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(
-            np.uint8
-        )
-    else:
-        array = image
+    array = (
+        to_uint8(image.detach().float().cpu().permute(1, 2, 0).numpy())
+        if isinstance(image, Tensor)
+        else image
+    )
     step = trainer.global_step
     handled = False
     for logger in trainer.loggers:

@@ -25,7 +25,6 @@ __all__ = [
     "OnnxBackend",
     "TorchBackend",
     "load_model",
-    "objective_name",
     "size_multiple",
     "torch_device",
     "trained_size",
@@ -33,12 +32,6 @@ __all__ = [
 
 Backend = Callable[[np.ndarray], np.ndarray]
 """L_n (float32 B×1×h×w) → ab in Lab units (float32 B×2×h×w, same h and w)."""
-
-
-def objective_name(module: Any) -> str:
-    """Name the objective of a LightningModule from its class: RegressionModule → 'regression'."""
-    name = type(module).__name__
-    return name[: -len("Module")].lower() if name.endswith("Module") and name != "Module" else name.lower()
 
 
 def size_multiple(*modules: Any) -> int:
@@ -53,20 +46,14 @@ def size_multiple(*modules: Any) -> int:
     return best
 
 
-def trained_size(path: str | Path) -> int | None:
-    """The image size the model was trained at: the DataModule's hparams Lightning saves in the checkpoint.
+def trained_size(module: Any) -> int | None:
+    """The image size a loaded checkpoint's module was trained at, or None when the checkpoint does not say.
 
-    ``LabDataModule`` calls ``save_hyperparameters()``, so every checkpoint that ``trainer.fit`` writes
-    holds ``checkpoint["datamodule_hyper_parameters"]["image_size"]``; None when it is not there.
+    ``LabDataModule`` saves its hyperparameters, so every checkpoint that ``trainer.fit`` writes with it
+    holds the image size; ``load_checkpoint`` keeps them on the module as ``datamodule_hparams``.
     """
-    import torch
-
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        size = ckpt["datamodule_hyper_parameters"]["image_size"]
-    except Exception:  # noqa: BLE001 - the size is optional information (None: --size or the default)
-        return None
-    return int(size) if isinstance(size, int) and size > 0 else None
+    size = (getattr(module, "datamodule_hparams", None) or {}).get("image_size")
+    return int(size) if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
 
 
 def torch_device(device: str) -> torch.device:
@@ -101,8 +88,8 @@ def load_model(
     dev = torch_device(device)
     from colorization.objectives import load_checkpoint
 
-    module = load_checkpoint(str(path), map_location=dev)
-    objective = objective_name(module)
+    module = load_checkpoint(str(path), map_location=dev, key="--ckpt")
+    objective = module.objective
     hp = dict(getattr(module, "hparams", {}) or {})
     if temperature is not None:
         if objective != "classification":
@@ -117,8 +104,8 @@ def load_model(
         t_used = temperature if temperature is not None else hp.get("temperature")
     info = ModelInfo(
         objective=objective,
-        image_size=trained_size(path),
-        size_multiple=size_multiple(module, model),
+        image_size=trained_size(module),
+        size_multiple=module.input_multiple,
         temperature=t_used,
         source=str(path),
     )

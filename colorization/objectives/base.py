@@ -69,6 +69,8 @@ class ColorizationModule(pl.LightningModule):
     nn.ModuleDict that Lightning moves with the module: one ColorizationMetrics per decoded prediction.
     """
 
+    #: The objective's name (ONNX metadata, reports): "regression", "classification" or "gan".
+    objective = "unknown"
     #: The config key the optimiser spec comes from, for messages (the cGAN's is its loss's own).
     optimizer_key = "optimizer"
 

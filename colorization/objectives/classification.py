@@ -81,6 +81,8 @@ class ClassificationModule(ColorizationModule):
     `loss.eval_temperatures` holds Zhang et al.'s sweep).
     """
 
+    objective = "classification"
+
     def __init__(
         self,
         net: dict,

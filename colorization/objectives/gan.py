@@ -37,6 +37,8 @@ class GANModule(ColorizationModule):
     counts generator steps (a Python int, stored in the checkpoint, so resuming keeps the phase right).
     """
 
+    objective = "gan"
+
     optimizer_key = "loss.g_optimizer"
 
     def __init__(

@@ -18,6 +18,8 @@ class RegressionModule(ColorizationModule):
     Logs the base keys (see colorization.objectives.base).
     """
 
+    objective = "regression"
+
     def __init__(
         self,
         net: dict,
