@@ -1,11 +1,14 @@
 """Images/s of the data pipeline (workers -> Lab batches) vs a bare PIL decode + resize of the same files.
 
     python benchmarks/datamodule.py [--root DIR] [--images 384] [--size 224] [--workers 2] [--batch 32]
+                                    [--train-aug '{"RandomHorizontalFlip": {"p": 0.5}}']
 
 Without --root it writes photo-sized JPEGs (500x375, cut from scikit-image's bundled photos) to a temp folder.
 Both sides use the same DataLoader settings (workers, batch size) and the same decode (PIL with JPEG draft,
 shorter side resized to --size, square crop). The pipeline adds LabDataModule's dataset, uint8 collation and,
-in the main process ("the device"), Kornia's horizontal flip and the RGB -> Lab conversion, as in training.
+in the main process ("the device"), the training augmentation (by default the configured horizontal flip;
+--train-aug takes any spec as JSON, see colorization.data.augmentation) and the RGB -> Lab conversion, through
+the DataModule's on_after_batch_transfer with a Trainer in its training stage, as in training.
 The target is a ratio of at least 0.9 with 2 workers. On a CPU-only machine the "device" step shares the
 cores with the workers, so the ratio there measures the cost of the Lab conversion itself; the line
 "workers only" isolates the loader's own overhead. There the DataModule converts on the cores its workers
@@ -15,12 +18,14 @@ leave free (at least one thread), whatever --threads says; --threads sets the re
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import lightning
 import numpy as np
 import torch
 from PIL import Image
@@ -83,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch threads of the main process")
+    parser.add_argument("--train-aug", type=json.loads, default=None, help="train_aug spec as JSON")
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -93,19 +99,21 @@ def main(argv: list[str] | None = None) -> int:
             root = Path(tmp) / "photos"
             root.mkdir()
             make_photos(root, args.images)
+        aug = {} if args.train_aug is None else {"train_aug": args.train_aug}
         dm = LabDataModule(
             Folder(root), image_size=args.size, batch_size=args.batch, num_workers=args.workers,
-            val_fraction=0.0, test_fraction=0.0, drop_gray=False,
+            val_fraction=0.0, test_fraction=0.0, drop_gray=False, **aug,
         )  # fmt: skip
         dm.prepare_data()
         dm.setup()
         paths = [dm.source.image_root / p for p in dm.splits["train"]]
         n = len(paths) // args.batch * args.batch
 
-        class Training:  # stands in for the Trainer: on_after_batch_transfer augments while training
-            training = True
-
-        dm.trainer = Training()
+        trainer = lightning.Trainer(
+            accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False
+        )
+        trainer.training = True  # the stage whose augmentation on_after_batch_transfer applies
+        dm.trainer = trainer
         loader = dm.train_dataloader()
 
         def pipeline() -> None:
@@ -139,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         ratio = float(np.median([b / p for p, b in zip(pipe_s, bare_s, strict=True)]))
 
     origin = "generated 500x375 JPEGs" if args.root is None else args.root
+    print(f"train augmentation: {dm.augmentation('train') or 'none'}")
     print(f"images: {n} from {origin}, size {args.size}, "
           f"batch {args.batch}, workers {args.workers}, torch threads {torch.get_num_threads()}, "
           f"cpus {os.cpu_count()}")  # fmt: skip

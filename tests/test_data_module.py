@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import lightning
 import numpy as np
 import pytest
 import torch
@@ -13,7 +14,7 @@ from skimage.color import rgb2lab
 from trainers import quiet_trainer
 
 from colorization.color import ABGamut, ColorPrior
-from colorization.data import Folder, LabDataModule, Samples, Synthetic, synthetic_batch, synthetic_scene
+from colorization.data import Folder, LabDataModule, Synthetic, synthetic_batch, synthetic_scene
 from colorization.data.sources import Cats, ImageNet, Intel
 from colorization.errors import ConfigError, DataUnavailableError
 
@@ -45,8 +46,8 @@ def test_batches_have_the_contract_shapes_dtypes_and_ranges(synthetic_dm):
     dm = synthetic_dm
     raw = next(iter(dm.train_dataloader()))
     assert raw["rgb"].dtype == torch.uint8 and raw["rgb"].shape == (8, 3, 32, 32)
-    for train in (False, True):
-        batch = dm.to_lab(raw, train=train)
+    for stage in (None, "train"):
+        batch = dm.to_lab(raw, stage)
         assert batch["L"].shape == (8, 1, 32, 32) and batch["ab"].shape == (8, 2, 32, 32)
         assert batch["rgb"].shape == (8, 3, 32, 32)
         assert all(batch[k].dtype == torch.float32 for k in ("L", "ab", "rgb"))
@@ -59,7 +60,7 @@ def test_batches_have_the_contract_shapes_dtypes_and_ranges(synthetic_dm):
 def test_lab_agrees_with_scikit_image(synthetic_dm):
     dm = synthetic_dm
     raw = next(iter(dm.val_dataloader()))
-    batch = dm.to_lab(raw, train=False)
+    batch = dm.to_lab(raw)
     ref = np.stack([rgb2lab(img.permute(1, 2, 0).numpy()) for img in raw["rgb"]])  # B×H×W×3, Lab units
     L = batch["L"][:, 0].numpy() * 100 + 50
     ab = batch["ab"].permute(0, 2, 3, 1).numpy() * 110
@@ -76,20 +77,17 @@ def test_val_crops_are_the_centre_of_the_file(synthetic_dm):
     np.testing.assert_array_equal(item["rgb"].permute(1, 2, 0).numpy(), ref)
 
 
-class _FakeTrainer:
-    def __init__(self, training: bool) -> None:
-        self.training = training
-
-
 def test_on_after_batch_transfer_augments_only_while_training(synthetic_dm):
     dm = synthetic_dm
     raw = next(iter(dm.val_dataloader()))
-    plain = dm.to_lab(raw, train=False)
-    dm.trainer = _FakeTrainer(training=False)
+    plain = dm.to_lab(raw)
+    trainer = quiet_trainer()
+    dm.trainer = trainer
     try:
+        trainer.validating = True
         evaluated = dm.on_after_batch_transfer(dict(raw), 0)
         torch.testing.assert_close(evaluated["L"], plain["L"])
-        dm.trainer = _FakeTrainer(training=True)
+        trainer.training = True
         torch.manual_seed(0)
         trained = dm.on_after_batch_transfer(dict(raw), 0)
         assert trained["L"].shape == plain["L"].shape and not torch.equal(trained["L"], plain["L"])
@@ -101,9 +99,9 @@ def test_on_after_batch_transfer_augments_only_while_training(synthetic_dm):
 def test_training_flip_moves_rgb_l_and_ab_together(synthetic_dm):
     dm = synthetic_dm
     raw = next(iter(dm.val_dataloader()))
-    plain = dm.to_lab(raw, train=False)
+    plain = dm.to_lab(raw)
     torch.manual_seed(1)
-    flipped = dm.to_lab(raw, train=True)
+    flipped = dm.to_lab(raw, "train")
     pairs = zip(flipped["rgb"], plain["rgb"], strict=True)
     mirrored = torch.tensor([not torch.equal(a, b) for a, b in pairs])
     assert 0 < int(mirrored.sum()) < len(mirrored)  # some images flipped, some not (seeded)
@@ -112,24 +110,23 @@ def test_training_flip_moves_rgb_l_and_ab_together(synthetic_dm):
         torch.testing.assert_close(flipped[key], expected)
 
 
-def test_other_augmenters_get_the_float_image(synthetic_dm, monkeypatch):
-    import kornia.augmentation as K
-
-    dm = synthetic_dm
-    raw = next(iter(dm.val_dataloader()))
-    plain = dm.to_lab(raw, train=False)
-    monkeypatch.setattr(dm, "_augmenter", K.RandomVerticalFlip(p=1.0))
-    flipped = dm.to_lab(raw, train=True)
+def test_a_configured_vertical_flip_moves_rgb_l_and_ab(synthetic_dm):
+    """Any augmentation comes from config: here a vertical flip of every training image."""
+    dm = LabDataModule(synthetic_dm.source, image_size=32, batch_size=8, num_workers=0,
+                       train_aug=[{"RandomVerticalFlip": {"p": 1.0}}])  # fmt: skip
+    raw = next(iter(synthetic_dm.val_dataloader()))
+    plain = dm.to_lab(raw)
+    flipped = dm.to_lab(raw, "train")
     for key in ("rgb", "L", "ab"):
         torch.testing.assert_close(flipped[key], plain[key].flip(-2), atol=1e-5, rtol=0)
 
 
 def test_conversion_threads_are_restored(synthetic_dm, monkeypatch):
-    from colorization.data import datamodule
+    from colorization.data import datamodule, loading
 
     before = torch.get_num_threads()
     seen = []
-    monkeypatch.setattr(datamodule, "_cpu_count", lambda: 2)
+    monkeypatch.setattr(loading, "_cpu_count", lambda: 2)
 
     def fake_lab_batch(rgb: torch.Tensor, check: bool) -> tuple[torch.Tensor, torch.Tensor]:
         seen.append(torch.get_num_threads())
@@ -224,6 +221,40 @@ def test_no_test_split_falls_back_to_val(tmp_path):
     assert dm.splits["test"] == [] and len(dm.test_dataloader().dataset) == len(dm.splits["val"])
 
 
+def test_test_split_chooses_what_test_and_predict_serve(tmp_path):
+    """evaluate.py's split: centre crops in order of train, val or test; no random crop, no shuffling."""
+    from torch.utils.data import SequentialSampler
+
+    from colorization.data.images import load_square
+
+    _write_photos(tmp_path, [f"p{i}.png" for i in range(40)])
+    for split in ("train", "val", "test"):
+        dm = LabDataModule(Folder(tmp_path), image_size=16, batch_size=4, num_workers=0, val_fraction=0.2,
+                           test_fraction=0.2, test_split=split)  # fmt: skip
+        dm.setup()
+        assert dm.splits[split] and dm.hparams["test_split"] == split
+        for loader in (dm.test_dataloader(), dm.predict_dataloader()):
+            assert loader.dataset.paths == dm.splits[split] and loader.dataset.crop_scale is None
+            assert isinstance(loader.sampler, SequentialSampler) and not loader.drop_last
+        first = next(iter(dm.test_dataloader()))["rgb"][0].permute(1, 2, 0).numpy()
+        np.testing.assert_array_equal(first, load_square(tmp_path / dm.splits[split][0], 16))
+
+    class Count(lightning.LightningModule):
+        seen: list[int] = []
+
+        def test_step(self, batch, _):
+            self.seen.extend(batch["index"].tolist())
+
+    dm = LabDataModule(Folder(tmp_path), image_size=16, batch_size=4, num_workers=0, test_split="train")
+    quiet_trainer(tmp_path).test(Count(), datamodule=dm, verbose=False)
+    assert Count.seen == list(
+        range(len(dm.splits["train"]))
+    )  # Lightning's test loop: each training image once
+    empty = LabDataModule(Folder(tmp_path), image_size=16, num_workers=0, val_fraction=0.0, test_split="val")
+    with pytest.raises(DataUnavailableError, match="the val split .* is empty; raise data.val_fraction"):
+        empty.test_dataloader()
+
+
 def test_missing_data_and_bad_config_are_one_line_errors(tmp_path):
     for source in (Folder(tmp_path / "none"), Intel(tmp_path / "intel"), ImageNet(tmp_path / "in"),
                    Cats(tmp_path / "cats", variant="kaggle")):  # fmt: skip
@@ -281,41 +312,6 @@ def test_prior_and_gamut_are_computed_once_and_cached(synthetic_dm, monkeypatch)
     monkeypatch.setattr(LabDataModule, "_train_batches", boom)
     torch.testing.assert_close(dm.compute_prior(ABGamut.zhang()).probs, prior.probs)
     torch.testing.assert_close(dm.compute_gamut(min_count=4).points, gamut.points)
-
-
-def test_samples_source_is_deterministic_and_offline(tmp_path):
-    a, b = Samples(tmp_path / "a", count=24, size=32), Samples(tmp_path / "b", count=24, size=32)
-    a.prepare()
-    b.prepare()
-    files = sorted(p.name for p in a.image_root.iterdir())
-    assert len(files) == 24 and files == sorted(p.name for p in b.image_root.iterdir())
-    assert all((a.image_root / f).read_bytes() == (b.image_root / f).read_bytes() for f in files)
-    assert len({f.rsplit("_", 1)[0] for f in files}) >= 8  # many different photographs
-    stamp = (a.image_root / files[0]).stat().st_mtime_ns
-    a.prepare()  # already there: not regenerated
-    assert (a.image_root / files[0]).stat().st_mtime_ns == stamp
-    Samples(tmp_path / "a", count=30, size=32).prepare()  # parameters changed: regenerated
-    assert len(list(a.image_root.iterdir())) == 30
-    assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".images.tmp")]
-
-
-def test_samples_are_photographs_only_and_an_old_folder_is_regenerated(tmp_path):
-    """skimage's logo (a graphic with alpha) is no photograph: dropped; a folder made with it is redone."""
-    import json
-
-    from colorization.data.sources import SAMPLE_PHOTOS, sample_photos
-
-    assert "logo" not in SAMPLE_PHOTOS and not any(k.startswith("logo") for k in sample_photos())
-    src = Samples(tmp_path, count=40, size=16)
-    # a folder from the previous version: logo crops among the files, a manifest without a photo list
-    src.image_root.mkdir(parents=True)
-    Image.new("RGB", (16, 16), (200, 30, 30)).save(src.image_root / "logo_0008.jpg")
-    old = {"count": 40, "size": 16, "seed": 0, "version": 1, "min_scale": 0.2, "max_scale": 0.6}
-    src._manifest.write_text(json.dumps(old))
-    assert not src.ready()
-    src.prepare()
-    files = [p.name for p in src.image_root.iterdir()]
-    assert src.ready() and len(files) == 40 and not [f for f in files if f.startswith("logo")]
 
 
 def test_synthetic_scenes(tmp_path):
@@ -428,6 +424,10 @@ def test_checkpoints_carry_the_datamodule_hyperparameters(tmp_path):
         hp = torch.load(f, map_location="cpu", weights_only=True)["datamodule_hyper_parameters"]
         assert hp["image_size"] == 24 and hp["batch_size"] == 4 and hp["root"] == str(tmp_path / "syn")
         assert list(hp["crop_scale"]) == [0.6, 1.0] and "source" not in hp
+        assert (
+            hp["train_aug"] == [{"RandomHorizontalFlip": {"p": 0.5}}] and hp["aug"] is None
+        )  # specs, no modules
+        assert hp["test_split"] == "test"
 
 
 def test_cats_keep_only_cats(tmp_path):

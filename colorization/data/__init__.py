@@ -11,6 +11,8 @@ Config shape (conf/data/<name>.yaml, one per source; the group is `data`)::
     image_size: 256                       # DataModule knobs: data.image_size, data.batch_size, ...
     batch_size: 32
     num_workers: 4
+    train_aug:                            # Kornia augmentation per stage: aug (shared), train_aug, val_aug,
+      - RandomHorizontalFlip: {p: 0.5}    # test_aug, predict_aug (colorization.data.augmentation)
 
 So `python train.py data=folder data.root=DIR` works for any folder. Keys of the DataModule that are not
 its own parameters are passed to the source factory (imagenet.yaml's top-level `classes: null` becomes
@@ -18,16 +20,26 @@ its own parameters are passed to the source factory (imagenet.yaml's top-level `
 In Python: `LabDataModule("samples", root="data/samples")`, `LabDataModule(Folder("photos"))` or
 `LabDataModule(functools.partial(Folder), root="photos")`.
 
+Every value is checked once, in the constructor of the DataModule or the source that owns it
+(colorization.data.checks): a bad one is a ConfigError naming its key and the allowed values.
+
 Caches (index, prior, gamut) live in `<root>/.colorization/` (or ~/.cache/colorization/<hash> when root is
 read-only). Splits depend on relative paths only (train/val/test folders where the source has them, else a
-hash of the path), never on `seed`. The synthetic source's multimodal region is the fruit: see
-`colorization.data.synthetic` and `synthetic_scene(seed, size) -> (rgb, fruit_mask)`.
+hash of the path), never on `seed`; the samples source holds out whole photographs for val and test, in such
+folders. `test_split` chooses the split that test_dataloader() serves (evaluate.py's split). The synthetic
+source's multimodal region is the fruit: see `colorization.data.synthetic` and
+`synthetic_scene(seed, size) -> (rgb, fruit_mask)`.
+
+Modules: sources (the catalogue), download, images (PIL decoding), index (files and splits), loading (the
+workers' dataset), augmentation (per-stage Kornia specs), statistics (prior and gamut), datamodule, synthetic.
 """
 
-from colorization.data.datamodule import ImageDataset, LabDataModule
+from colorization.data.augmentation import Augmentation
+from colorization.data.datamodule import LabDataModule
 from colorization.data.download import download, extract, verify_file
 from colorization.data.images import load_square, open_rgb, probe
 from colorization.data.index import DataIndex, assign_split, build_index
+from colorization.data.loading import ImageDataset
 from colorization.data.sources import (
     CATALOGUE,
     Animals,
@@ -47,6 +59,7 @@ from colorization.data.synthetic import synthetic_batch, synthetic_scene
 __all__ = [
     "CATALOGUE",
     "Animals",
+    "Augmentation",
     "Cats",
     "DataIndex",
     "Folder",

@@ -3,114 +3,83 @@
 Workers only decode, resize and crop (cheap uint8 bytes cross the process boundary); nothing about colour
 happens there. `on_after_batch_transfer` turns `{"rgb": uint8 B×3×H×W, "index": B}` into
 `{"L": B×1×H×W, "ab": B×2×H×W, "rgb": B×3×H×W, "index": B}` (L and ab normalised by colorization.color),
-with a random resized crop in the workers and Kornia's horizontal flip on the device when training.
+after the augmentation of the trainer's stage (torchgeo's pattern: train_aug, val_aug, test_aug, predict_aug,
+each falling back to aug; see colorization.data.augmentation). The random resized crop of training happens in
+the workers, on the decoded file: it costs what the resize costs anyway, and resampling only once keeps detail
+that a second crop-and-resize on the device would blur.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from lightning import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from colorization.color import ABGamut, ColorPrior, denormalize_ab, lab_batch
-from colorization.data.images import DEFAULT_MAX_PIXELS, load_random_crop, load_square
+from colorization.color import lab_batch
+from colorization.data import checks
+from colorization.data.augmentation import Augmentation, plain_spec
+from colorization.data.images import DEFAULT_MAX_PIXELS
 from colorization.data.index import SPLITS, DataIndex, assign_split, build_index, folder_split
+from colorization.data.loading import ImageDataset, cpu_threads
 from colorization.data.sources import CATALOGUE, Source
+from colorization.data.statistics import TrainingStatistics
 from colorization.errors import ConfigError, DataUnavailableError
 
 log = logging.getLogger(__name__)
 
-
-@contextmanager
-def _cpu_threads(num_workers: int, device: torch.device) -> Iterator[None]:
-    """On the CPU, run the main process's batch conversion on the cores that the loader workers leave free.
-
-    With workers busy on every core, torch's thread pool in the main process waits on preempted threads:
-    measured on 2 cores with 2 workers, the pipeline ran at 0.07x of a bare decode with 2 threads and 0.6x
-    with 1 (benchmarks/datamodule.py). The previous thread count is restored on exit.
-    """
-    before = torch.get_num_threads()
-    free = max(1, _cpu_count() - num_workers)
-    if device.type != "cpu" or num_workers == 0 or free >= before:
-        yield
-        return
-    torch.set_num_threads(free)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _cpu_count() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-class ImageDataset(Dataset):
-    """Files under root decoded to uint8 size×size crops: random resized (crop_scale) or centred."""
-
-    def __init__(
-        self, root: Path, paths: list[str], size: int, crop_scale: tuple[float, float] | None = None
-    ) -> None:
-        """root: indexed folder; paths: POSIX, relative to it; crop_scale: (min, max) area of random crops."""
-        self.root, self.paths, self.size, self.crop_scale = Path(root), list(paths), int(size), crop_scale
-
-    def __len__(self) -> int:
-        """Number of images."""
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        """{"rgb": uint8 3×size×size, "index": i}; random crops draw from torch's per-worker RNG."""
-        path = self.root / self.paths[i]
-        if self.crop_scale is None:
-            arr = load_square(path, self.size)
-        else:
-            rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
-            arr = load_random_crop(path, self.size, rng, self.crop_scale)
-        return {"rgb": torch.from_numpy(arr).permute(2, 0, 1).contiguous(), "index": i}
+STAGES = ("train", "val", "test", "predict")
+"""The trainer's stages, each with its augmentation (validation also serves the sanity check)."""
+AUG_KEYS = ("aug", *(f"{stage}_aug" for stage in STAGES))
+"""The augmentation keys: the shared fallback `aug`, then one per stage."""
+DEFAULT_TRAIN_AUG = ({"RandomHorizontalFlip": {"p": 0.5}},)
+"""The training augmentation when none is configured (conf/data/base/lab.yaml says the same)."""
 
 
 def _make_source(source: Any, root: str | Path | None, options: dict[str, Any]) -> Source:
     """A Source from an instance, a catalogue name, or a factory called with root (e.g. a Hydra partial)."""
     if isinstance(source, Source):
         if options:
-            raise ConfigError(f"options {sorted(options)} given with an already built source {source!r}")
+            raise ConfigError(
+                f"data.source: options {sorted(options)} given with an already built source {source!r}; "
+                "allowed values: no options (pass them to the source's constructor)"
+            )
         return source
     if isinstance(source, str):
         if source not in CATALOGUE:
-            raise ConfigError(f"unknown data source {source!r}; choose one of {', '.join(sorted(CATALOGUE))}")
+            raise ConfigError(
+                f"data.source={source!r} is an unknown data source; "
+                f"allowed values: {', '.join(sorted(CATALOGUE))}"
+            )
         source = CATALOGUE[source]
     if not callable(source):
         raise ConfigError(
-            f"data.source must be a source, a source name or a factory, got {type(source).__name__}"
+            f"data.source is a {type(source).__name__}; allowed values: a source, a source name or a factory"
         )
     if root is None:
         raise ConfigError("data.root is required: the folder that holds (or will hold) the images")
     try:
         built = source(root=root, **options)
     except TypeError as exc:
-        raise ConfigError(f"bad data source options {sorted(options)}: {exc}") from None
+        raise ConfigError(
+            f"data.source: bad data source options {sorted(options)} ({exc}); allowed values: "
+            f"the keyword arguments of {getattr(source, '__name__', source)!s}"
+        ) from None
     if not isinstance(built, Source):
         raise ConfigError(
-            f"data.source built a {type(built).__name__}, not a colorization.data.sources.Source"
+            f"data.source built a {type(built).__name__}; allowed values: a factory of a "
+            "colorization.data.sources.Source"
         )
     return built
 
 
-class LabDataModule(LightningDataModule):
+class LabDataModule(TrainingStatistics, LightningDataModule):
     """A LightningDataModule over one source: indexed once, split by path, Lab batches on the device."""
 
     def __init__(
@@ -125,6 +94,12 @@ class LabDataModule(LightningDataModule):
         seed: int = 0,
         augment: bool = True,
         crop_scale: tuple[float, float] = (0.5, 1.0),
+        aug: Sequence[Any] | None = None,
+        train_aug: Sequence[Any] | None = DEFAULT_TRAIN_AUG,
+        val_aug: Sequence[Any] | None = None,
+        test_aug: Sequence[Any] | None = None,
+        predict_aug: Sequence[Any] | None = None,
+        test_split: str = "test",
         drop_gray: bool = True,
         pin_memory: bool | None = None,
         persistent_workers: bool | None = None,
@@ -133,68 +108,78 @@ class LabDataModule(LightningDataModule):
         download: bool = True,
         **source_options: Any,
     ) -> None:
-        """Build the source (extra keyword options go to it, e.g. classes=...); nothing is read yet.
+        """Build the source (extra keyword options go to it, e.g. classes=...) and check every value once.
 
         seed drives the shuffling and random crops of the training loader only; splits depend on file
-        paths alone. augment: random resized crops (area share crop_scale, in the workers) and horizontal
-        flips (Kornia, on the device) for the training split. drop_gray leaves images without chroma out of
-        every split (Zhang et al. mask them; in evaluation they would reward gray predictions). pin_memory
-        defaults to CUDA availability; persistent_workers to num_workers > 0 (never on with 0 workers).
-        prior_max_images: None (default) computes the prior and gamut over every training image, streamed;
-        N takes a deterministic sample of N. Every argument but the source itself is saved as hyperparameters,
-        so each checkpoint carries ``datamodule_hyper_parameters`` (image_size etc.) for the inference tools.
+        paths alone. augment: random resized crops (area share crop_scale, in the workers) and the train
+        split's device augmentation; false gives the training split centre crops and no augmentation.
+        aug, train_aug, val_aug, test_aug, predict_aug: Kornia augmentation specs
+        (colorization.data.augmentation) applied on the device by the trainer's stage (training, validating or
+        sanity checking, testing, predicting); None falls back to aug, [] is none. test_split: the split
+        test_dataloader() and predict_dataloader() serve (evaluate.py's split), always as centre crops in
+        order. drop_gray leaves images without chroma out of every split (Zhang et al. mask them; in
+        evaluation they would reward gray predictions). pin_memory defaults to CUDA availability;
+        persistent_workers to num_workers > 0 (never on with 0 workers). prior_max_images: None (default)
+        computes the prior and gamut over every training image, streamed; N takes a deterministic sample of N.
+        Every argument but the source itself is saved as plain hyperparameters (augmentations as their
+        specs), so each checkpoint carries ``datamodule_hyper_parameters`` (image_size etc.) for the
+        inference tools.
         """
         super().__init__()
-        self.source = _make_source(source, root, source_options)
-        hparams = {
-            "root": str(self.source.root),  # resolved, also when a built source was passed
-            "image_size": image_size,
-            "batch_size": batch_size,
-            "num_workers": num_workers,
-            "val_fraction": val_fraction,
-            "test_fraction": test_fraction,
-            "seed": seed,
-            "augment": augment,
-            "crop_scale": crop_scale,
-            "drop_gray": drop_gray,
-            "pin_memory": pin_memory,
-            "persistent_workers": persistent_workers,
-            "prior_max_images": prior_max_images,
-            "max_pixels": max_pixels,
-            "download": download,
-            **source_options,
-        }
-        self.save_hyperparameters(_plain_values(hparams))
-        if image_size < 8:
-            raise ConfigError(f"data.image_size must be >= 8, got {image_size}")
-        if batch_size < 1:
-            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
-        if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-            raise ConfigError(
-                f"data.val_fraction and data.test_fraction must be in [0, 1) with sum < 1, "
-                f"got {val_fraction} and {test_fraction}"
-            )
-        lo, hi = (float(v) for v in crop_scale)
-        if not 0 < lo <= hi <= 1:
-            raise ConfigError(f"data.crop_scale must satisfy 0 < min <= max <= 1, got {list(crop_scale)}")
-        self.image_size, self.batch_size = int(image_size), int(batch_size)
-        self.num_workers = min(4, os.cpu_count() or 1) if num_workers is None else int(num_workers)
-        if self.num_workers < 0:
-            raise ConfigError(f"data.num_workers must be >= 0, got {num_workers}")
-        self.val_fraction, self.test_fraction = float(val_fraction), float(test_fraction)
-        self.seed, self.augment, self.crop_scale = int(seed), bool(augment), (lo, hi)
-        self.drop_gray = bool(drop_gray)
-        self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
-        self.persistent_workers = (
-            (self.num_workers > 0) if persistent_workers is None else bool(persistent_workers)
+        values = _plain_values(
+            {
+                "image_size": image_size,
+                "batch_size": batch_size,
+                "num_workers": num_workers,
+                "val_fraction": val_fraction,
+                "test_fraction": test_fraction,
+                "seed": seed,
+                "augment": augment,
+                "crop_scale": crop_scale,
+                **dict(zip(AUG_KEYS, (aug, train_aug, val_aug, test_aug, predict_aug), strict=True)),
+                "test_split": test_split,
+                "drop_gray": drop_gray,
+                "pin_memory": pin_memory,
+                "persistent_workers": persistent_workers,
+                "prior_max_images": prior_max_images,
+                "max_pixels": max_pixels,
+                "download": download,
+            }
         )
-        self.persistent_workers = self.persistent_workers and self.num_workers > 0
-        self.prior_max_images = prior_max_images
-        self.max_pixels, self.download = int(max_pixels), bool(download)
+        self.source = _make_source(source, root, _plain_values(source_options))
+        self.image_size = checks.integer("data.image_size", values["image_size"], low=8)
+        self.batch_size = checks.integer("data.batch_size", values["batch_size"], low=1)
+        workers = checks.integer("data.num_workers", values["num_workers"], low=0, optional=True)
+        self.num_workers = min(4, os.cpu_count() or 1) if workers is None else workers
+        self.val_fraction, self.test_fraction = _fractions(values["val_fraction"], values["test_fraction"])
+        self.seed = checks.integer("data.seed", values["seed"])
+        self.augment = checks.flag("data.augment", values["augment"])
+        self.crop_scale = _crop_scale(values["crop_scale"])
+        specs = {key: plain_spec(values[key], f"data.{key}") for key in AUG_KEYS}
+        values.update(specs)
+        shared = Augmentation(specs["aug"] or [], "data.aug")
+        self.augmentations: dict[str, Augmentation] = {
+            split: shared
+            if specs[f"{split}_aug"] is None
+            else Augmentation(specs[f"{split}_aug"], f"data.{split}_aug")
+            for split in STAGES
+        }
+        self.test_split = checks.choice("data.test_split", values["test_split"], SPLITS)
+        self.drop_gray = checks.flag("data.drop_gray", values["drop_gray"])
+        pin = checks.flag("data.pin_memory", values["pin_memory"], optional=True)
+        self.pin_memory = torch.cuda.is_available() if pin is None else pin
+        persistent = checks.flag("data.persistent_workers", values["persistent_workers"], optional=True)
+        self.persistent_workers = self.num_workers > 0 and persistent is not False
+        self.prior_max_images = checks.integer(
+            "data.prior_max_images", values["prior_max_images"], low=1, optional=True
+        )
+        self.max_pixels = checks.integer("data.max_pixels", values["max_pixels"], low=1)
+        self.download = checks.flag("data.download", values["download"])
+        # resolved root, also when a built source was passed; source options as given (plain values)
+        self.save_hyperparameters({"root": str(self.source.root), **values, **_plain_values(source_options)})
         self.index: DataIndex | None = None
         self.splits: dict[str, list[str]] = {}
         self.gray_dropped = 0
-        self._augmenter: torch.nn.Module | None = None
 
     # ------------------------------------------------------------------ set-up
     @property
@@ -262,10 +247,12 @@ class LabDataModule(LightningDataModule):
             )
 
     def summary(self) -> str:
-        """One line: source, split sizes, gray images dropped, files skipped."""
-        sizes = " / ".join(f"{s} {len(self.splits.get(s, []))}" for s in SPLITS)
-        skipped = self.index.skipped_report() if self.index is not None else "not indexed"
-        return f"{self.source!r}: {sizes}; {self.gray_dropped} gray dropped; {skipped}"
+        """One line: source, split sizes, held-out photographs, gray dropped, files skipped, augmentation."""
+        parts = [" / ".join(f"{s} {len(self.splits.get(s, []))}" for s in SPLITS), self.source.split_note()]
+        parts.append(f"{self.gray_dropped} gray dropped")
+        parts.append(self.index.skipped_report() if self.index is not None else "not indexed")
+        parts.append("augmentation: " + ", ".join(f"{s} {self.augmentation(s) or 'none'}" for s in STAGES))
+        return f"{self.source!r}: " + "; ".join(p for p in parts if p)
 
     # ------------------------------------------------------------ dataloaders
     def dataset(self, split: str, random_crop: bool | None = None) -> ImageDataset:
@@ -287,9 +274,8 @@ class LabDataModule(LightningDataModule):
             log.warning("%r has no test images (no test split): testing on val", self.source)
             data = self.dataset("val", random_crop)
         if len(data) == 0:
-            raise DataUnavailableError(
-                f"the {split} split of {self.source!r} is empty; raise data.{split}_fraction"
-            )
+            hint = "add training images" if split == "train" else f"raise data.{split}_fraction"
+            raise DataUnavailableError(f"the {split} split of {self.source!r} is empty; {hint}")
         generator = torch.Generator().manual_seed(self.seed)
         return DataLoader(
             data,
@@ -311,48 +297,33 @@ class LabDataModule(LightningDataModule):
         return self._loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        """Centre crops of the test split."""
-        return self._loader("test", shuffle=False)
+        """Centre crops of the split named by test_split ("test" unless chosen otherwise), in order."""
+        return self._loader(self.test_split, shuffle=False, random_crop=False)
 
     def predict_dataloader(self) -> DataLoader:
-        """Centre crops of the test split, for Trainer.predict."""
-        return self._loader("test", shuffle=False)
+        """Centre crops of the split named by test_split, in order, for Trainer.predict."""
+        return self._loader(self.test_split, shuffle=False, random_crop=False)
 
     # ------------------------------------------------------------- on device
-    @property
-    def augmenter(self) -> torch.nn.Module:
-        """Kornia's random horizontal flip (no parameters, so any device works).
+    def augmentation(self, stage: str | None) -> Augmentation | None:
+        """The augmentation of a stage (train, val, test, predict); None when there is none to run.
 
-        The random resized crop happens in the workers, on the decoded file: it costs what the resize costs
-        anyway, and resampling only once keeps detail that a second crop-and-resize on the device would blur.
+        Training's is off with augment=false; no stage (no trainer, or one that is not running) has none.
         """
-        if self._augmenter is None:
-            import kornia.augmentation as K
+        if stage is None or (stage == "train" and not self.augment):
+            return None
+        if stage not in self.augmentations:
+            raise ValueError(f"stage must be one of {', '.join(STAGES)} or None, got {stage!r}")
+        aug = self.augmentations[stage]
+        return aug if aug else None
 
-            self._augmenter = K.RandomHorizontalFlip()
-        return self._augmenter
-
-    def _augment(self, rgb: torch.Tensor) -> torch.Tensor:
-        """The augmenter on a uint8 or float batch: Kornia's flip on uint8 bytes when it is a plain flip.
-
-        Kornia's augmentations take float images; for its horizontal flip, the draw (which images) comes from
-        Kornia and the bytes are flipped before the conversion, a quarter of the memory traffic of flipping
-        the float image and then L and ab. Any other augmenter gets the float image.
-        """
-        import kornia.augmentation as K
-
-        aug = self.augmenter
-        if rgb.dtype == torch.uint8 and type(aug) is K.RandomHorizontalFlip:
-            flip = aug.forward_parameters(rgb.shape)["batch_prob"].to(rgb.device) > 0.5
-            return torch.where(flip.view(-1, 1, 1, 1), rgb.flip(-1), rgb)
-        return aug(torch.div(rgb, 255.0) if rgb.dtype == torch.uint8 else rgb.float())
-
-    def to_lab(self, batch: dict[str, Any], train: bool = False) -> dict[str, Any]:
-        """{"rgb": uint8} -> {"L", "ab", "rgb"} (normalised, float); augments first when train and augment."""
+    def to_lab(self, batch: dict[str, Any], stage: str | None = None) -> dict[str, Any]:
+        """{"rgb": uint8} -> {"L", "ab", "rgb"} (normalised, float), after the stage's augmentation if any."""
         rgb = batch["rgb"]
-        with _cpu_threads(self.num_workers, rgb.device):
-            if train and self.augment:
-                rgb = self._augment(rgb)
+        aug = self.augmentation(stage)
+        with cpu_threads(self.num_workers, rgb.device):
+            if aug is not None:
+                rgb = aug(rgb)  # uint8 when only geometric steps ran, float RGB in [0, 1] otherwise
             L, ab = lab_batch(rgb, check=False)  # uint8: the colour core's lookup-table path, the cheapest
             rgb = torch.div(rgb, 255.0) if rgb.dtype == torch.uint8 else rgb.float()
         out = {k: v for k, v in batch.items() if k != "rgb"}
@@ -360,72 +331,49 @@ class LabDataModule(LightningDataModule):
         return out
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Lightning hook: Lab conversion on the device, with augmentation while the trainer is training."""
+        """Lightning hook: Lab conversion on the device, after the augmentation of the trainer's stage."""
         if isinstance(batch, dict) and "rgb" in batch and "L" not in batch:
-            trainer = getattr(self, "trainer", None)
-            return self.to_lab(batch, train=bool(trainer is not None and trainer.training))
+            return self.to_lab(batch, _stage(self.trainer))
         return batch
 
-    # ------------------------------------------------------- prior and gamut
-    def _train_batches(self, what: str, device: torch.device | str | None = None) -> Iterator[torch.Tensor]:
-        """ab (Lab units) of centre crops of all training images (or prior_max_images), with progress bar."""
-        from rich.progress import Progress
 
-        paths = self.splits["train"] if self.splits else self.dataset("train").paths
-        if self.prior_max_images is not None:
-            paths = sorted(paths, key=_stable_key)[: self.prior_max_images]
-        data = ImageDataset(self.source.image_root, paths, self.image_size)
-        loader = DataLoader(data, batch_size=self.batch_size, num_workers=self.num_workers)
-        with Progress(transient=True) as bar:
-            task = bar.add_task(f"{what} over {len(data)} training images", total=len(data))
-            for batch in loader:
-                rgb = batch["rgb"].to(device) if device is not None else batch["rgb"]
-                with _cpu_threads(self.num_workers, rgb.device):
-                    _, ab_n = lab_batch(rgb, check=False)  # uint8: the lookup-table path
-                bar.advance(task, len(rgb))
-                yield denormalize_ab(ab_n)
+def _stage(trainer: Any) -> str | None:
+    """The stage a trainer runs: train, val (validation and its sanity check), test, predict; else None."""
+    if trainer is None:
+        return None
+    if trainer.training:
+        return "train"
+    if trainer.validating or trainer.sanity_checking:
+        return "val"
+    if trainer.testing:
+        return "test"
+    if trainer.predicting:
+        return "predict"
+    return None
 
-    def _cache_key(self, kind: str, extra: bytes = b"") -> Path:
-        """Cache path of a prior or gamut, keyed by training split, image size, sample size and `extra`."""
-        if not self.splits:
-            self.setup()
-        h = hashlib.sha1()
-        h.update(json.dumps([self.splits["train"], self.image_size, self.prior_max_images]).encode())
-        h.update(extra)
-        return self.cache_dir / f"{kind}-{h.hexdigest()[:16]}.pt"
 
-    def compute_prior(self, gamut: ABGamut, device: torch.device | str | None = None) -> ColorPrior:
-        """The empirical ab prior of the training split over gamut's bins: computed once, cached, reused."""
-        path = self._cache_key("prior", gamut.points.detach().cpu().numpy().tobytes())
-        if path.is_file():
-            try:
-                return ColorPrior.load(path)
-            except ValueError as exc:
-                log.warning("ignoring a bad cached prior %s (%s)", path, exc)
-        prior = ColorPrior(gamut.to("cpu"))
-        for ab in self._train_batches("prior", device):
-            prior.update(ab)  # nearest bins on ab's device; only the bin counts come back to the host
-        prior.finalize()
-        try:
-            prior.save(path)
-        except OSError as exc:
-            log.warning("could not cache the prior at %s (%s)", path, exc)
-        return prior
+def _fractions(val_fraction: Any, test_fraction: Any) -> tuple[float, float]:
+    """data.val_fraction and data.test_fraction: each in [0, 1), their sum below 1."""
+    allowed = "a number in [0, 1); data.val_fraction + data.test_fraction < 1"
+    val = checks.number("data.val_fraction", val_fraction, allowed)
+    test = checks.number("data.test_fraction", test_fraction, allowed)
+    for key, value in (("data.val_fraction", val), ("data.test_fraction", test)):
+        if not 0 <= value < 1:
+            raise checks.out_of_range(key, value, allowed)
+    if not val + test < 1:
+        raise checks.out_of_range("data.val_fraction + data.test_fraction", val + test, allowed)
+    return val, test
 
-    def compute_gamut(self, min_count: int = 1, device: torch.device | str | None = None) -> ABGamut:
-        """The ab bins (grid 10) reached >= min_count times by the training split: computed once, cached."""
-        path = self._cache_key("gamut", str(min_count).encode())
-        if path.is_file():
-            try:
-                return ABGamut(torch.load(path, map_location="cpu", weights_only=True))
-            except Exception as exc:  # noqa: BLE001 - a corrupt cache is recomputed
-                log.warning("ignoring a bad cached gamut %s (%s)", path, exc)
-        gamut = ABGamut.from_ab(self._train_batches("gamut", device), min_count=min_count)
-        try:
-            torch.save(gamut.points.cpu(), path)
-        except OSError as exc:
-            log.warning("could not cache the gamut at %s (%s)", path, exc)
-        return gamut
+
+def _crop_scale(crop_scale: Any) -> tuple[float, float]:
+    """data.crop_scale: [min, max] area shares of the random resized crop, 0 < min <= max <= 1."""
+    allowed = "[min, max] with 0 < min <= max <= 1"
+    if not isinstance(crop_scale, list | tuple) or len(crop_scale) != 2:
+        raise checks.out_of_range("data.crop_scale", crop_scale, allowed)
+    lo, hi = (checks.number("data.crop_scale", v, allowed) for v in crop_scale)
+    if not 0 < lo <= hi <= 1:
+        raise checks.out_of_range("data.crop_scale", list(crop_scale), allowed)
+    return lo, hi
 
 
 def _plain_values(values: dict[str, Any]) -> dict[str, Any]:
@@ -436,8 +384,3 @@ def _plain_values(values: dict[str, Any]) -> dict[str, Any]:
         k: OmegaConf.to_container(v, resolve=True) if isinstance(v, Container) else v
         for k, v in values.items()
     }
-
-
-def _stable_key(rel: str) -> str:
-    """Order images by a hash of their path, so a prior over the first N is a fair, stable sample."""
-    return hashlib.sha1(rel.encode()).hexdigest()
