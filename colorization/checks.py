@@ -8,21 +8,30 @@ the same line: "data.batch_size=0 is out of range; allowed values: integer >= 1"
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
 from colorization.errors import ConfigError
 
-__all__ = ["choice", "integer", "number"]
+__all__ = ["choice", "flag", "integer", "not_allowed", "number", "out_of_range"]
 
 
 def _shown(value: Any) -> str:
-    """A value as the user typed it: numbers with %g (1e+38, 0.5), anything else with repr."""
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+    """A value as it was given: 2 and 2.0 differ (an integer was asked for), strings are quoted."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return str(int(value))
     return repr(value)
+
+
+def out_of_range(key: str, value: Any, allowed: str) -> ConfigError:
+    """The wording of a bad number (or a non-number where one is needed), on one line."""
+    return ConfigError(f"{key}={_shown(value)} is out of range; allowed values: {allowed}")
+
+
+def not_allowed(key: str, value: Any, allowed: str) -> ConfigError:
+    """The wording of a value that is none of the allowed choices, on one line."""
+    return ConfigError(f"{key}={_shown(value)} is not allowed; allowed values: {allowed}")
 
 
 def number(
@@ -35,36 +44,53 @@ def number(
     low_open: bool = False,
     high_open: bool = False,
 ) -> float:
-    """`value` as a finite float within [low, high] (open ends when asked); else ConfigError naming `key`.
+    """`value` as a finite float within [low, high] (open ends when asked); else a ConfigError naming `key`.
 
-    `allowed` describes the range for the message, e.g. "0 <= lambda <= 1".
+    `allowed` describes the range for the message, e.g. "0 <= lambda <= 1". Booleans are refused.
     """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{key}={_shown(value)} must be a number; allowed values: {allowed}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise out_of_range(key, value, allowed)
     x = float(value)
     if not math.isfinite(x):
-        raise ConfigError(f"{key}={_shown(value)} must be a finite number; allowed values: {allowed}")
+        raise ConfigError(f"{key}={_shown(x)} must be a finite number; allowed values: {allowed}")
     too_low = low is not None and (x <= low if low_open else x < low)
     too_high = high is not None and (x >= high if high_open else x > high)
     if too_low or too_high:
-        raise ConfigError(f"{key}={_shown(value)} is out of range; allowed values: {allowed}")
+        raise out_of_range(key, value, allowed)
     return x
 
 
-def integer(key: str, value: Any, low: int, *, special: Sequence[int] = ()) -> int:
-    """`value` as an int >= low (or one of `special`, e.g. -1 for "no limit"); else a ConfigError."""
-    extra = "".join(f"{v} or " for v in special)
-    allowed = f"{extra}integer >= {low}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{key}={_shown(value)} must be an integer; allowed values: {allowed}")
-    if value < low and value not in special:
-        raise ConfigError(f"{key}={_shown(value)} is out of range; allowed values: {allowed}")
+def integer(
+    key: str, value: Any, low: int | None = None, *, special: Sequence[int] = (), optional: bool = False
+) -> int | None:
+    """`value` as an int >= low, or one of `special` (e.g. -1 for "no limit"), or None when `optional`;
+    booleans and floats are refused."""
+    allowed = "".join(f"{v} or " for v in special) + "integer" + (f" >= {low}" if low is not None else "")
+    allowed += " or null" if optional else ""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise out_of_range(key, value, allowed)
+    if low is not None and value < low and value not in special:
+        raise out_of_range(key, value, allowed)
     return int(value)
 
 
+def flag(key: str, value: Any, optional: bool = False) -> bool | None:
+    """`value` as a bool (None passes when `optional`, e.g. for "decide from the machine")."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, bool):
+        raise not_allowed(key, value, "true, false" + (", null" if optional else ""))
+    return value
+
+
 def choice(key: str, value: Any, allowed: Sequence[Any]) -> Any:
-    """`value` when it is one of `allowed`; else ConfigError naming `key` and the allowed values."""
-    if value not in allowed:
-        names = ", ".join("null" if a is None else str(a) for a in allowed)
-        raise ConfigError(f"{key}={_shown(value)} is not allowed; allowed values: {names}")
+    """`value` when it is one of `allowed`; else a ConfigError naming `key` and the allowed values."""
+    try:
+        ok = value in allowed
+    except TypeError:  # an unhashable value against a set
+        ok = False
+    if not ok:
+        raise not_allowed(key, value, ", ".join("null" if a is None else str(a) for a in allowed))
     return value

@@ -70,6 +70,14 @@ def compose_config(
     return cfg
 
 
+def build_datamodule(overrides: list[str], data_dir: Path) -> Any:
+    """The DataModule of `python train.py OVERRIDES`, built as the app builds it (plain values)."""
+    from colorization.app.training import instantiate_owned
+
+    cfg = compose_config(overrides, data_dir, data_dir)
+    return instantiate_owned(cfg.data, _convert_="all")
+
+
 def cli_env(tmp: Path, data_dir: Path) -> dict[str, str]:
     """Environment of a CLI subprocess: offline W&B under tmp, data under data_dir, no HYDRA_FULL_ERROR."""
     env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "WANDB_API_KEY")}

@@ -10,13 +10,11 @@ import numpy as np
 import pytest
 import torch
 from skimage.color import rgb2lab
+from support import build_datamodule, quiet_trainer
 from torch.utils.data import default_collate
-from trainers import quiet_trainer
 
 from colorization.data import Augmentation, LabDataModule, Synthetic
 from colorization.errors import ConfigError
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +30,9 @@ def _dm(source, **kwargs) -> LabDataModule:
 
 def _compose_dm(data_dir: Path, *overrides: str) -> LabDataModule:
     """The DataModule of `python train.py data=synthetic OVERRIDES` (tiny, no workers)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
-
-    base = ["data=synthetic", f"paths.data_dir={data_dir}", "data.source.count=96", "data.source.size=32",
+    base = ["data=synthetic", "data.source.count=96", "data.source.size=32",
             "data.image_size=32", "data.batch_size=8", "data.num_workers=0"]  # fmt: skip
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=[*base, *overrides])
-    return instantiate(cfg.data)
+    return build_datamodule([*base, *overrides], data_dir)
 
 
 def _centre_batch(dm: LabDataModule, n: int = 64) -> dict[str, torch.Tensor]:

@@ -4,6 +4,7 @@ allowed values (the app prints it as it is)."""
 from __future__ import annotations
 
 import pytest
+from support import build_datamodule
 
 from colorization.data import CATALOGUE, LabDataModule, Synthetic
 from colorization.errors import ConfigError
@@ -148,10 +149,10 @@ def test_unknown_sources_and_options_name_what_is_allowed(tmp_path):
 
 
 def test_values_from_hydra_pass_and_are_plain(tmp_path):
-    """ListConfig / DictConfig values (as Hydra passes them) are accepted and stored as plain data."""
-    from omegaconf import OmegaConf
-
-    dm = LabDataModule(Synthetic(tmp_path), crop_scale=OmegaConf.create([0.6, 1.0]), num_workers=0,
-                       val_aug=OmegaConf.create([{"RandomInvert": {"p": 1.0}}]))  # fmt: skip
+    """Values from the config (as the app hands them over: Hydra's nodes converted) are stored as plain data,
+    so checkpoints load with weights_only."""
+    overrides = ["data=synthetic", "data.crop_scale=[0.6,1.0]", "data.num_workers=0",
+                 "data.val_aug=[{RandomInvert:{p:1.0}}]"]  # fmt: skip
+    dm = build_datamodule(overrides, tmp_path)
     assert dm.crop_scale == (0.6, 1.0) and dm.hparams["val_aug"] == [{"RandomInvert": {"p": 1.0}}]
     assert type(dm.hparams["crop_scale"]) is list and type(dm.hparams["val_aug"][0]) is dict

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 from skimage.color import rgb2lab
-from trainers import quiet_trainer
+from support import adam, quiet_trainer
 
 from colorization.color import ABGamut, ColorPrior
 from colorization.data import Folder, LabDataModule, Synthetic, synthetic_batch, synthetic_scene
@@ -350,9 +350,10 @@ def _data_node(name: str, data_dir: Path, overrides: tuple[str, ...] = ()):
 
 @pytest.mark.parametrize("name", [*SOURCES, "animals"])
 def test_every_data_config_instantiates(name, tmp_path):
-    from hydra.utils import instantiate
+    """Each conf/data option builds its DataModule as the app builds it (Hydra's nodes as plain values)."""
+    from colorization.app.training import instantiate_owned as instantiate
 
-    dm = instantiate(_data_node(name, tmp_path))
+    dm = instantiate(_data_node(name, tmp_path), _convert_="all")
     assert isinstance(dm, LabDataModule) and dm.source.name == name
     assert dm.source.root == tmp_path / name
     assert dm.prior_max_images is None  # the prior streams every training image by default
@@ -364,7 +365,7 @@ def test_every_data_config_instantiates(name, tmp_path):
         "data.num_workers=1",
         "data.prior_max_images=50",
     )
-    dm = instantiate(_data_node(name, tmp_path, overrides))
+    dm = instantiate(_data_node(name, tmp_path, overrides), _convert_="all")
     assert dm.source.root == tmp_path / "elsewhere" and dm.image_size == 48
     assert (dm.batch_size, dm.num_workers, dm.prior_max_images) == (3, 1, 50)
 
@@ -400,15 +401,13 @@ def test_prior_defaults_to_every_training_image(synthetic_dm):
 def test_checkpoints_carry_the_datamodule_hyperparameters(tmp_path):
     """The colorize tool reads checkpoint["datamodule_hyper_parameters"]["image_size"]."""
     import lightning
-    from omegaconf import OmegaConf
 
     from colorization.objectives import RegressionModule
 
     source = Synthetic(tmp_path / "syn", count=24, size=32)
-    crop = OmegaConf.create([0.6, 1.0])  # as Hydra passes it: a ListConfig
-    dm = LabDataModule(source, image_size=24, batch_size=4, num_workers=0, crop_scale=crop)
+    dm = LabDataModule(source, image_size=24, batch_size=4, num_workers=0, crop_scale=[0.6, 1.0])
     net = {"_target_": "colorization.nets.BaselineCNN", "variant": "small7", "width": 0.25}
-    model = RegressionModule(net, perceptual_metrics=False)
+    model = RegressionModule(net, adam(), perceptual_metrics=False)
     ckpt_dir = tmp_path / "ckpt"
     trainer = quiet_trainer(
         tmp_path,

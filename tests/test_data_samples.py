@@ -7,11 +7,10 @@ import logging
 from pathlib import Path
 
 from PIL import Image
+from support import build_datamodule
 
 from colorization.data import LabDataModule, Samples
 from colorization.data.sources import SAMPLE_PHOTOS
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def _image_files(folder: Path) -> list[str]:
@@ -120,12 +119,7 @@ def test_the_log_line_names_the_held_out_photographs(tmp_path, caplog):
 
 def test_the_demo_gives_val_and_test_enough_crops(tmp_path):
     """`python train.py`: 480 crops of 96 px trained at 64 px; 54 crops each of val and test, 372 to train."""
-    from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
-
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=[f"paths.data_dir={tmp_path}"])
-    dm = instantiate(cfg.data)
+    dm = build_datamodule([], tmp_path)
     assert (dm.source.count, dm.source.size, dm.image_size) == (480, 96, 64)
     dm.prepare_data()
     dm.setup()

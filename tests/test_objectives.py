@@ -657,7 +657,7 @@ def test_bad_configuration_is_a_config_error() -> None:
         ConfigError, match="loss.lambda=1.5 is out of range; allowed values: 0 <= lambda <= 1"
     ):
         ClassificationModule(CONV, adam(), rebalance_lambda=1.5)
-    with pytest.raises(ConfigError, match="loss.temperature=0 is out of range; allowed values: T > 0"):
+    with pytest.raises(ConfigError, match="loss.temperature=0.0 is out of range; allowed values: T > 0"):
         ClassificationModule(CONV, adam(), temperature=0.0)
     with pytest.raises(ConfigError, match="gan_mode"):
         gan(gan_mode="wgan")
@@ -667,7 +667,7 @@ def test_bad_configuration_is_a_config_error() -> None:
         RegressionModule({"_target_": "colorization.nets.NoSuchNet"}, adam())
     with pytest.raises(ConfigError, match="optimizer"):
         RegressionModule(CONV, {"_target_": "torch.optim.NoSuchOpt"})
-    with pytest.raises(ConfigError, match="optimizer.lr=0 is out of range"):
+    with pytest.raises(ConfigError, match="optimizer.lr=0.0 is out of range"):
         RegressionModule(CONV, adam(0.0))
     with pytest.raises(ConfigError, match="not a colorization generator"):
         RegressionModule(PATCH, adam())

@@ -148,8 +148,7 @@ def run_evaluation(cfg: DictConfig) -> list[CheckpointResult]:
         data_cfg = data_config(cfg, ckpt)
         key = OmegaConf.to_yaml(data_cfg, resolve=True)
         if key not in datamodules:
-            datamodules[key] = instantiate_owned(data_cfg, _convert_="all")
-            datamodules[key].test_split = split
+            datamodules[key] = instantiate_owned(data_cfg, _convert_="all", test_split=split)
         result, images = evaluate_checkpoint(
             ckpt,
             datamodules[key],

@@ -33,7 +33,7 @@ from typing import Any
 import kornia.augmentation as K
 import torch
 
-from colorization.data.checks import not_allowed
+from colorization.checks import not_allowed
 
 _FLIP_DIMS: dict[type, int] = {K.RandomHorizontalFlip: -1, K.RandomVerticalFlip: -2}
 """Kornia's flips and the dimension each reverses: pixel permutations, applied to the bytes as they are."""

@@ -22,8 +22,8 @@ import torch
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader
 
+from colorization import checks
 from colorization.color import lab_batch
-from colorization.data import checks
 from colorization.data.augmentation import Augmentation, plain_spec
 from colorization.data.images import DEFAULT_MAX_PIXELS
 from colorization.data.index import SPLITS, DataIndex, assign_split, build_index, folder_split
@@ -121,32 +121,30 @@ class LabDataModule(TrainingStatistics, LightningDataModule):
         evaluation they would reward gray predictions). pin_memory defaults to CUDA availability;
         persistent_workers to num_workers > 0 (never on with 0 workers). prior_max_images: None (default)
         computes the prior and gamut over every training image, streamed; N takes a deterministic sample of N.
-        Every argument but the source itself is saved as plain hyperparameters (augmentations as their
-        specs), so each checkpoint carries ``datamodule_hyper_parameters`` (image_size etc.) for the
-        inference tools.
+        Every argument but the source itself is saved as hyperparameters (augmentations as their specs;
+        plain Python values: the app converts Hydra's nodes), so each checkpoint carries
+        ``datamodule_hyper_parameters`` (image_size etc.) for the inference tools.
         """
         super().__init__()
-        values = _plain_values(
-            {
-                "image_size": image_size,
-                "batch_size": batch_size,
-                "num_workers": num_workers,
-                "val_fraction": val_fraction,
-                "test_fraction": test_fraction,
-                "seed": seed,
-                "augment": augment,
-                "crop_scale": crop_scale,
-                **dict(zip(AUG_KEYS, (aug, train_aug, val_aug, test_aug, predict_aug), strict=True)),
-                "test_split": test_split,
-                "drop_gray": drop_gray,
-                "pin_memory": pin_memory,
-                "persistent_workers": persistent_workers,
-                "prior_max_images": prior_max_images,
-                "max_pixels": max_pixels,
-                "download": download,
-            }
-        )
-        self.source = _make_source(source, root, _plain_values(source_options))
+        values = {
+            "image_size": image_size,
+            "batch_size": batch_size,
+            "num_workers": num_workers,
+            "val_fraction": val_fraction,
+            "test_fraction": test_fraction,
+            "seed": seed,
+            "augment": augment,
+            "crop_scale": crop_scale,
+            **dict(zip(AUG_KEYS, (aug, train_aug, val_aug, test_aug, predict_aug), strict=True)),
+            "test_split": test_split,
+            "drop_gray": drop_gray,
+            "pin_memory": pin_memory,
+            "persistent_workers": persistent_workers,
+            "prior_max_images": prior_max_images,
+            "max_pixels": max_pixels,
+            "download": download,
+        }
+        self.source = _make_source(source, root, source_options)
         self.image_size = checks.integer("data.image_size", values["image_size"], low=8)
         self.batch_size = checks.integer("data.batch_size", values["batch_size"], low=1)
         workers = checks.integer("data.num_workers", values["num_workers"], low=0, optional=True)
@@ -176,7 +174,7 @@ class LabDataModule(TrainingStatistics, LightningDataModule):
         self.max_pixels = checks.integer("data.max_pixels", values["max_pixels"], low=1)
         self.download = checks.flag("data.download", values["download"])
         # resolved root, also when a built source was passed; source options as given (plain values)
-        self.save_hyperparameters({"root": str(self.source.root), **values, **_plain_values(source_options)})
+        self.save_hyperparameters({"root": str(self.source.root), **values, **source_options})
         self.index: DataIndex | None = None
         self.splits: dict[str, list[str]] = {}
         self.gray_dropped = 0
@@ -374,13 +372,3 @@ def _crop_scale(crop_scale: Any) -> tuple[float, float]:
     if not 0 < lo <= hi <= 1:
         raise checks.out_of_range("data.crop_scale", list(crop_scale), allowed)
     return lo, hi
-
-
-def _plain_values(values: dict[str, Any]) -> dict[str, Any]:
-    """Hydra's ListConfig/DictConfig values as plain lists and dicts: checkpoints load with weights_only."""
-    from omegaconf import Container, OmegaConf
-
-    return {
-        k: OmegaConf.to_container(v, resolve=True) if isinstance(v, Container) else v
-        for k, v in values.items()
-    }

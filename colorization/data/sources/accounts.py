@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from colorization.data import checks
+from colorization import checks
 from colorization.data.download import extract
 from colorization.data.sources.base import Source
 from colorization.errors import DataUnavailableError

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from colorization.data import checks
+from colorization import checks
 from colorization.data.download import download as fetch
 from colorization.data.download import extract
 from colorization.data.sources.base import Source

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from colorization.data import checks
+from colorization import checks
 from colorization.data.images import to_rgb
 from colorization.data.sources.base import Source
 from colorization.errors import DataUnavailableError
