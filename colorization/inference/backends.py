@@ -88,7 +88,7 @@ def load_model(
     dev = torch_device(device)
     from colorization.objectives import load_checkpoint
 
-    module = load_checkpoint(str(path), map_location=dev, key="--ckpt")
+    module = load_checkpoint(str(path), map_location=dev, key="--ckpt", perceptual_metrics=False)
     objective = module.objective
     hp = dict(getattr(module, "hparams", {}) or {})
     if temperature is not None:

@@ -44,12 +44,13 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def load_checkpoint(
-    path: str | Path, map_location: str | torch.device = "cpu", key: str = "ckpt"
+    path: str | Path, map_location: str | torch.device = "cpu", key: str = "ckpt", **overrides: Any
 ) -> ColorizationModule:
     """Load any objective's checkpoint (its class is read from the file), in eval mode.
 
-    The DataModule settings Lightning stores beside the weights (image size, ...) are kept on the module as
-    `datamodule_hparams` (empty when the checkpoint has none).
+    `overrides` replace saved constructor arguments (e.g. `perceptual_metrics=False` for inference, which
+    needs no metrics). The DataModule settings Lightning stores beside the weights (image size, ...) are
+    kept on the module as `datamodule_hparams` (empty when the checkpoint has none).
     """
     file = require_checkpoint(path, key)
     checkpoint = _read(file)
@@ -58,6 +59,6 @@ def load_checkpoint(
         raise ColorizationError(f"{path} is not a colorization checkpoint (no colorization_class entry)")
     module_name, _, cls_name = str(class_path).rpartition(".")
     cls = getattr(importlib.import_module(module_name), cls_name)
-    model = cls.load_from_checkpoint(file, map_location=map_location, weights_only=False)
+    model = cls.load_from_checkpoint(file, map_location=map_location, weights_only=False, **overrides)
     model.datamodule_hparams = dict(checkpoint.get("datamodule_hyper_parameters") or {})
     return model.eval()
