@@ -21,6 +21,8 @@ BLAS (what `@` calls) starts threads for such thin products that stall on a busy
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = [
@@ -110,16 +112,21 @@ def _lab_chunk(rgb: np.ndarray, out: np.ndarray) -> None:
     out[...] = lab.T
 
 
-def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB ...×3 (float in [0, 1], clipped, or uint8 0..255) → CIE Lab ...×3 float32 (L 0..100, a and b)."""
-    rgb = np.asarray(rgb)
-    if rgb.ndim == 0 or rgb.shape[-1] != 3:
-        raise ValueError(f"rgb must have 3 channels last (...×3), got shape {rgb.shape}")
-    flat = rgb.reshape(-1, 3)
+def _by_chunks(x: np.ndarray, name: str, convert: Any, *args: Any) -> np.ndarray:
+    """Apply a chunk converter (in: N×3, out: float32 N×3) to ...×3 values a cache-sized chunk at a time."""
+    x = np.asarray(x)
+    if x.ndim == 0 or x.shape[-1] != 3:
+        raise ValueError(f"{name} must have 3 channels last (...×3), got shape {x.shape}")
+    flat = x.reshape(-1, 3)
     out = np.empty(flat.shape, dtype=np.float32)
     for s in range(0, len(flat), _CHUNK):
-        _lab_chunk(flat[s : s + _CHUNK], out[s : s + _CHUNK])
-    return out.reshape(rgb.shape)
+        convert(flat[s : s + _CHUNK], out[s : s + _CHUNK], *args)
+    return out.reshape(x.shape)
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB ...×3 (float in [0, 1], clipped, or uint8 0..255) → CIE Lab ...×3 float32 (L 0..100, a and b)."""
+    return _by_chunks(rgb, "rgb", _lab_chunk)
 
 
 def _f_inverse(f: np.ndarray) -> np.ndarray:
@@ -199,11 +206,4 @@ def lab_to_rgb(lab: np.ndarray, eps: float = 1e-5, steps: int = 12) -> np.ndarra
     In gamut this is the plain inverse of `rgb_to_lab` (scikit-image's lab2rgb); outside, the chroma of
     the pixel is scaled down (bisection, `steps` halvings) until its linear RGB lies in [−eps, 1 + eps].
     """
-    lab = np.asarray(lab)
-    if lab.ndim == 0 or lab.shape[-1] != 3:
-        raise ValueError(f"lab must have 3 channels last (...×3), got shape {lab.shape}")
-    flat = lab.reshape(-1, 3)
-    out = np.empty(flat.shape, dtype=np.float32)
-    for s in range(0, len(flat), _CHUNK):
-        _rgb_chunk(flat[s : s + _CHUNK], out[s : s + _CHUNK], eps, steps)
-    return out.reshape(lab.shape)
+    return _by_chunks(lab, "lab", _rgb_chunk, eps, steps)
