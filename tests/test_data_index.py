@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import shutil
 
 import numpy as np
@@ -77,8 +76,8 @@ def test_index_skips_bad_files_with_reasons(odd_folder, tmp_path):
     assert set(entries) == set(READABLE)
     assert {p for p, e in entries.items() if e.gray} == {"gray16.png", "gray.jpg"}
     assert (entries["tiny.png"].width, entries["tiny.png"].height) == (1, 1)
-    saved = json.loads((tmp_path / "cache" / "index.json").read_text())
-    assert len(saved["entries"]) == 8 and len(saved["skipped"]) == 4
+    saved = index_mod.DataIndex.load(tmp_path / "cache" / "index.json", odd_folder)  # the cache, read back
+    assert saved.entries == idx.entries and saved.skipped == idx.skipped and len(saved.skipped) == 4
 
 
 @pytest.mark.parametrize(

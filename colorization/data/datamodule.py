@@ -11,7 +11,6 @@ that a second crop-and-resize on the device would blur.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -20,17 +19,20 @@ from typing import Any
 
 import torch
 from lightning import LightningDataModule
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from colorization import checks
 from colorization.color import lab_batch
+from colorization.data import options
 from colorization.data.augmentation import Augmentation, plain_spec
 from colorization.data.images import DEFAULT_MAX_PIXELS
-from colorization.data.index import SPLITS, DataIndex, assign_split, build_index, folder_split
-from colorization.data.loading import ImageDataset, cpu_threads
-from colorization.data.sources import CATALOGUE, Source
+from colorization.data.index import DataIndex
+from colorization.data.loading import cpu_threads
+from colorization.data.preparation import DataPreparation
+from colorization.data.sources import Source
+from colorization.data.splits import SPLITS, LoaderSpec, Splits
 from colorization.data.statistics import TrainingStatistics
-from colorization.errors import ConfigError, DataUnavailableError
+from colorization.errors import DataUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -42,44 +44,7 @@ DEFAULT_TRAIN_AUG = ({"RandomHorizontalFlip": {"p": 0.5}},)
 """The training augmentation when none is configured (conf/data/base/lab.yaml says the same)."""
 
 
-def _make_source(source: Any, root: str | Path | None, options: dict[str, Any]) -> Source:
-    """A Source from an instance, a catalogue name, or a factory called with root (e.g. a Hydra partial)."""
-    if isinstance(source, Source):
-        if options:
-            raise ConfigError(
-                f"data.source: options {sorted(options)} given with an already built source {source!r}; "
-                "allowed values: no options (pass them to the source's constructor)"
-            )
-        return source
-    if isinstance(source, str):
-        if source not in CATALOGUE:
-            raise ConfigError(
-                f"data.source={source!r} is an unknown data source; "
-                f"allowed values: {', '.join(sorted(CATALOGUE))}"
-            )
-        source = CATALOGUE[source]
-    if not callable(source):
-        raise ConfigError(
-            f"data.source is a {type(source).__name__}; allowed values: a source, a source name or a factory"
-        )
-    if root is None:
-        raise ConfigError("data.root is required: the folder that holds (or will hold) the images")
-    try:
-        built = source(root=root, **options)
-    except TypeError as exc:
-        raise ConfigError(
-            f"data.source: bad data source options {sorted(options)} ({exc}); allowed values: "
-            f"the keyword arguments of {getattr(source, '__name__', source)!s}"
-        ) from None
-    if not isinstance(built, Source):
-        raise ConfigError(
-            f"data.source built a {type(built).__name__}; allowed values: a factory of a "
-            "colorization.data.sources.Source"
-        )
-    return built
-
-
-class LabDataModule(TrainingStatistics, LightningDataModule):
+class LabDataModule(DataPreparation, TrainingStatistics, LightningDataModule):
     """A LightningDataModule over one source: indexed once, split by path, Lab batches on the device."""
 
     def __init__(
@@ -144,15 +109,17 @@ class LabDataModule(TrainingStatistics, LightningDataModule):
             "max_pixels": max_pixels,
             "download": download,
         }
-        self.source = _make_source(source, root, source_options)
+        self.source = options.make_source(source, root, source_options)
         self.image_size = checks.integer("data.image_size", values["image_size"], low=8)
         self.batch_size = checks.integer("data.batch_size", values["batch_size"], low=1)
         workers = checks.integer("data.num_workers", values["num_workers"], low=0, optional=True)
         self.num_workers = min(4, os.cpu_count() or 1) if workers is None else workers
-        self.val_fraction, self.test_fraction = _fractions(values["val_fraction"], values["test_fraction"])
+        self.val_fraction, self.test_fraction = options.fractions(
+            values["val_fraction"], values["test_fraction"]
+        )
         self.seed = checks.integer("data.seed", values["seed"])
         self.augment = checks.flag("data.augment", values["augment"])
-        self.crop_scale = _crop_scale(values["crop_scale"])
+        self.crop_scale = options.crop_scale(values["crop_scale"])
         specs = {key: plain_spec(values[key], f"data.{key}") for key in AUG_KEYS}
         values.update(specs)
         shared = Augmentation(specs["aug"] or [], "data.aug")
@@ -174,117 +141,51 @@ class LabDataModule(TrainingStatistics, LightningDataModule):
         self.max_pixels = checks.integer("data.max_pixels", values["max_pixels"], low=1)
         self.download = checks.flag("data.download", values["download"])
         # resolved root, also when a built source was passed; source options as given (plain values)
-        self.save_hyperparameters({"root": str(self.source.root), **values, **source_options})
+        self.save_hyperparameters({"root": self.source.location, **values, **source_options})
         self.index: DataIndex | None = None
-        self.splits: dict[str, list[str]] = {}
-        self.gray_dropped = 0
-
-    # ------------------------------------------------------------------ set-up
-    @property
-    def cache_dir(self) -> Path:
-        """Cache folder of index, prior and gamut: root/.colorization, or ~/.cache when root is read-only."""
-        preferred = self.source.root / ".colorization"
-        try:
-            preferred.mkdir(parents=True, exist_ok=True)
-            if os.access(preferred, os.W_OK):
-                return preferred
-        except OSError:
-            pass
-        digest = hashlib.sha1(str(self.source.root.resolve()).encode()).hexdigest()[:12]
-        fallback = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "colorization" / digest
-        fallback.mkdir(parents=True, exist_ok=True)
-        return fallback
-
-    def _index_cache(self) -> Path:
-        """Path of the cached index of this source's image folder (one file per image root)."""
-        try:
-            sub = self.source.image_root.relative_to(self.source.root).as_posix()
-        except ValueError:
-            sub = str(self.source.image_root)
-        tag = hashlib.sha1(sub.encode()).hexdigest()[:8]
-        return self.cache_dir / f"index-{tag}.json"
-
-    def prepare_data(self) -> None:
-        """Make the source ready (generate / download / check) and build or refresh the cached index."""
-        self.source.prepare(download=self.download)
-        self._build_index()
-
-    def _build_index(self) -> DataIndex:
-        """Build (or refresh from its cache) the index of readable images and keep it on self.index."""
-        self.index = build_index(
-            self.source.image_root,
-            accept=self.source.accept,
-            cache=self._index_cache(),
-            max_pixels=self.max_pixels,
-        )
-        return self.index
-
-    def setup(self, stage: str | None = None) -> None:
-        """Load the index (building it if prepare_data ran elsewhere) and assign every image to its split."""
-        if self.splits:
-            return
-        if not self.source.ready():
-            raise DataUnavailableError(self.source.missing_message())
-        index = self.index or self._build_index()
-        folders = self.source.use_split_folders
-        carve_val = not (folders and any(folder_split(e.path) == "val" for e in index.entries))
-        splits: dict[str, list[str]] = {s: [] for s in SPLITS}
-        gray = 0
-        for entry in index.entries:
-            if entry.gray and self.drop_gray:
-                gray += 1
-                continue
-            split = assign_split(entry.path, self.val_fraction, self.test_fraction, folders, carve_val)
-            splits[split].append(entry.path)
-        self.splits, self.gray_dropped = splits, gray
-        log.info("%s", self.summary())
-        if not splits["train"]:
-            raise DataUnavailableError(
-                f"no usable training images under {self.source.image_root} "
-                f"({len(index)} readable, {gray} gray dropped; {index.skipped_report()})"
-            )
-
-    def summary(self) -> str:
-        """One line: source, split sizes, held-out photographs, gray dropped, files skipped, augmentation."""
-        parts = [" / ".join(f"{s} {len(self.splits.get(s, []))}" for s in SPLITS), self.source.split_note()]
-        parts.append(f"{self.gray_dropped} gray dropped")
-        parts.append(self.index.skipped_report() if self.index is not None else "not indexed")
-        parts.append("augmentation: " + ", ".join(f"{s} {self.augmentation(s) or 'none'}" for s in STAGES))
-        return f"{self.source!r}: " + "; ".join(p for p in parts if p)
+        self.data: Splits | None = None
 
     # ------------------------------------------------------------ dataloaders
-    def dataset(self, split: str, random_crop: bool | None = None) -> ImageDataset:
-        """The uint8 dataset of one split (random resized crops for train when augment, else centre crops)."""
+    def loader_spec(
+        self, split: str, shuffle: bool = False, drop_last: bool = False, random_crop: bool | None = None
+    ) -> LoaderSpec:
+        """How one split is served: random resized crops for train when augment (else centre crops), batch
+        size, workers, seeded shuffling, and the asking DDP rank (from the trainer, when there is one)."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if not self.splits:
-            self.setup()
         crop = (split == "train" and self.augment) if random_crop is None else random_crop
-        scale = self.crop_scale if crop else None
-        return ImageDataset(self.source.image_root, self.splits[split], self.image_size, scale)
+        trainer = getattr(self, "trainer", None)
+        return LoaderSpec(
+            image_size=self.image_size,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            crop_scale=self.crop_scale if crop else None,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            seed=self.seed,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            rank=trainer.global_rank if trainer is not None else 0,
+            world_size=trainer.world_size if trainer is not None else 1,
+        )
+
+    def dataset(self, split: str, random_crop: bool | None = None) -> Dataset:
+        """The uint8 dataset of one split (random resized crops for train when augment, else centre crops)."""
+        spec = self.loader_spec(split, random_crop=random_crop)
+        return self.split_data().dataset(split, spec)
 
     def _loader(
         self, split: str, shuffle: bool, drop_last: bool = False, random_crop: bool | None = None
     ) -> DataLoader:
         """A DataLoader of one split (test falls back to val when empty); seeded shuffling."""
-        data = self.dataset(split, random_crop)
-        if len(data) == 0 and split == "test" and self.splits["val"]:
+        sizes = self.split_data().sizes()
+        if sizes[split] == 0 and split == "test" and sizes["val"]:
             log.warning("%r has no test images (no test split): testing on val", self.source)
-            data = self.dataset("val", random_crop)
-        if len(data) == 0:
+            split = "val"
+        if sizes[split] == 0:
             hint = "add training images" if split == "train" else f"raise data.{split}_fraction"
             raise DataUnavailableError(f"the {split} split of {self.source!r} is empty; {hint}")
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            data,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.persistent_workers,
-            drop_last=drop_last and len(data) > self.batch_size,
-            generator=generator,
-        )
+        return self.split_data().loader(split, self.loader_spec(split, shuffle, drop_last, random_crop))
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled random crops of the training split (a last partial batch is dropped)."""
@@ -348,27 +249,3 @@ def _stage(trainer: Any) -> str | None:
     if trainer.predicting:
         return "predict"
     return None
-
-
-def _fractions(val_fraction: Any, test_fraction: Any) -> tuple[float, float]:
-    """data.val_fraction and data.test_fraction: each in [0, 1), their sum below 1."""
-    allowed = "a number in [0, 1); data.val_fraction + data.test_fraction < 1"
-    val = checks.number("data.val_fraction", val_fraction, allowed)
-    test = checks.number("data.test_fraction", test_fraction, allowed)
-    for key, value in (("data.val_fraction", val), ("data.test_fraction", test)):
-        if not 0 <= value < 1:
-            raise checks.out_of_range(key, value, allowed)
-    if not val + test < 1:
-        raise checks.out_of_range("data.val_fraction + data.test_fraction", val + test, allowed)
-    return val, test
-
-
-def _crop_scale(crop_scale: Any) -> tuple[float, float]:
-    """data.crop_scale: [min, max] area shares of the random resized crop, 0 < min <= max <= 1."""
-    allowed = "[min, max] with 0 < min <= max <= 1"
-    if not isinstance(crop_scale, list | tuple) or len(crop_scale) != 2:
-        raise checks.out_of_range("data.crop_scale", crop_scale, allowed)
-    lo, hi = (checks.number("data.crop_scale", v, allowed) for v in crop_scale)
-    if not 0 < lo <= hi <= 1:
-        raise checks.out_of_range("data.crop_scale", list(crop_scale), allowed)
-    return lo, hi

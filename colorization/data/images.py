@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -22,7 +23,7 @@ DEFAULT_MAX_PIXELS = 50_000_000
 """Images with more pixels than this are skipped by the index (decoding them would take seconds and GBs)."""
 
 GRAY_CHROMA = 6
-"""An image is gray when 99% of its thumbnail pixels have max(R,G,B) - min(R,G,B) at most this (of 255)."""
+"""An image is gray when 99% of its reduced pixels have max(R,G,B) - min(R,G,B) at most this (of 255)."""
 
 to_rgb = rgb8_over_white
 """Any PIL mode → 8-bit RGB over white (the name sources.py uses)."""
@@ -30,8 +31,9 @@ to_rgb = rgb8_over_white
 _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 
 
-def open_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
-    """Decode a file to upright 8-bit RGB; with draft_size, JPEGs decode at >= that shorter side (fast)."""
+def open_rgb(path: str | Path | BinaryIO, draft_size: int | None = None) -> Image.Image:
+    """Decode a file (a path, or an open binary file such as a shard member) to upright 8-bit RGB; with
+    draft_size, JPEGs decode at >= that shorter side (fast)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path) as img:
@@ -44,7 +46,7 @@ def open_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
             return rgb8_over_white(exif_upright(img))
 
 
-def load_square(path: str | Path, size: int) -> np.ndarray:
+def load_square(path: str | Path | BinaryIO, size: int) -> np.ndarray:
     """Decode, resize the shorter side to size and take the centred size×size square: H×W×3 uint8."""
     img = open_rgb(path, draft_size=size)
     w, h = img.size
@@ -54,7 +56,7 @@ def load_square(path: str | Path, size: int) -> np.ndarray:
 
 
 def load_random_crop(
-    path: str | Path,
+    path: str | Path | BinaryIO,
     size: int,
     rng: np.random.Generator,
     scale: tuple[float, float] = (0.5, 1.0),
@@ -92,8 +94,17 @@ class Probe:
     skipped: str | None = None
 
 
+PROBE_SIDE = 32
+"""The gray flag looks at a reduced decode, shorter side at least this (JPEG draft: 1/2 to 1/8 scale)."""
+
+
 def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Probe:
-    """Inspect one file for the index: never raises for a bad file, returns Probe(skipped=reason) instead."""
+    """Inspect one file for the index: never raises for a bad file, returns Probe(skipped=reason) instead.
+
+    The whole file is decoded (so damaged files are found here, not in training), but JPEGs at a reduced
+    scale (libjpeg's DCT scaling: the cost is then mostly the entropy decoding) and other formats reduced
+    before the chroma test; images in a gray mode need no chroma test.
+    """
     path = Path(path)
     try:
         if path.stat().st_size == 0:
@@ -106,16 +117,10 @@ def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Probe:
                     return Probe(w, h, skipped=f"too large ({w}x{h} > {max_pixels} pixels)")
                 mode = img.mode
                 if img.format == "JPEG":
-                    img.draft("RGB", (64, 64))
+                    scale = max(1, min(8, min(w, h) // PROBE_SIDE))
+                    img.draft(img.mode, (max(1, -(-w // scale)), max(1, -(-h // scale))))
                 img.load()
-                if mode in _GRAY_MODES:
-                    gray = True
-                else:
-                    img = rgb8_over_white(img)
-                    img.thumbnail((64, 64))
-                    arr = np.asarray(img, dtype=np.int16)
-                    chroma = arr.max(axis=2) - arr.min(axis=2)
-                    gray = bool(np.percentile(chroma, 99) <= GRAY_CHROMA)
+                gray = mode in _GRAY_MODES or _is_gray(img)
         if min(w, h) < 1:
             return Probe(w, h, skipped="zero-sized image")
         return Probe(w, h, gray=gray)
@@ -128,3 +133,15 @@ def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Probe:
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         reason = str(exc).split("\n")[0][:120] or type(exc).__name__
         return Probe(skipped=f"unreadable ({reason})")
+
+
+def _is_gray(img: Image.Image) -> bool:
+    """True when at most 1% of the (reduced) image's pixels have max(R,G,B) - min(R,G,B) above GRAY_CHROMA."""
+    rgb = rgb8_over_white(img)
+    factor = min(rgb.size) // PROBE_SIDE
+    if factor >= 2:
+        rgb = rgb.reduce(factor)  # box filter in C: a PNG decodes at full size, its test need not
+    arr = np.asarray(rgb)
+    r, g, b = arr[..., 0], arr[..., 1], arr[..., 2]
+    chroma = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)  # uint8, never negative
+    return int(np.count_nonzero(chroma > GRAY_CHROMA)) <= 0.01 * chroma.size

@@ -7,7 +7,7 @@ and uint8 bytes are the cheapest thing to move to the main process and the devic
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from colorization.data.images import load_random_crop, load_square
+from colorization.data.table import PathTable
 
 
 @contextmanager
@@ -48,13 +49,22 @@ def _cpu_count() -> int:
 
 
 class ImageDataset(Dataset):
-    """Files under root decoded to uint8 size×size crops: random resized (crop_scale) or centred."""
+    """Files under root decoded to uint8 size×size crops: random resized (crop_scale) or centred.
+
+    The paths are a flat PathTable (a list is packed into one), never a list of str: see
+    colorization.data.table for why workers must not hold one Python object per image.
+    """
 
     def __init__(
-        self, root: Path, paths: list[str], size: int, crop_scale: tuple[float, float] | None = None
+        self,
+        root: Path,
+        paths: PathTable | Sequence[str],
+        size: int,
+        crop_scale: tuple[float, float] | None = None,
     ) -> None:
         """root: indexed folder; paths: POSIX, relative to it; crop_scale: (min, max) area of random crops."""
-        self.root, self.paths, self.size, self.crop_scale = Path(root), list(paths), int(size), crop_scale
+        table = paths if isinstance(paths, PathTable) else PathTable.from_strings(paths)
+        self.root, self.paths, self.size, self.crop_scale = Path(root), table, int(size), crop_scale
 
     def __len__(self) -> int:
         """Number of images."""

@@ -1,7 +1,8 @@
 """The dataset catalogue: one class per source, each knowing where its images live and how to get them.
 
 base (Source, Folder), generated (Samples, Synthetic: written by code, offline), downloads (Cats, Mirflickr:
-public archives), accounts (ImageNet and the Kaggle datasets: put there by the user). Config targets name
+public archives), accounts (ImageNet and the Kaggle datasets: put there by the user), shards (WebDataset tar
+shards of any of them, local or on object storage, streamed). Config targets name
 them here, e.g. ``colorization.data.sources.Samples``.
 """
 
@@ -16,10 +17,23 @@ from colorization.data.sources.generated import (
     Synthetic,
     sample_photos,
 )
+from colorization.data.sources.shards import Shards
 
 CATALOGUE: dict[str, type[Source]] = {
     cls.name: cls
-    for cls in (Samples, Synthetic, Folder, Cats, Mirflickr, ImageNet, Intel, Fruits, Landscapes, Animals)
+    for cls in (
+        Samples,
+        Synthetic,
+        Folder,
+        Cats,
+        Mirflickr,
+        ImageNet,
+        Intel,
+        Fruits,
+        Landscapes,
+        Animals,
+        Shards,
+    )
 }
 """Source classes by the name of their conf/data/<name>.yaml."""
 
@@ -40,6 +54,7 @@ __all__ = [
     "Landscapes",
     "Mirflickr",
     "Samples",
+    "Shards",
     "Source",
     "Synthetic",
     "sample_photos",

@@ -32,6 +32,8 @@ class Source:
 
     name = "source"
     use_split_folders = True
+    streaming = False
+    """False: a folder the DataModule indexes; True: the source serves its own splits (see Shards)."""
 
     def __init__(self, root: str | Path) -> None:
         """Remember the root folder (nothing is touched until prepare())."""
@@ -40,6 +42,16 @@ class Source:
     @property
     def image_root(self) -> Path:
         """The folder the index walks; relative paths in the index are relative to it."""
+        return self.root
+
+    @property
+    def location(self) -> str:
+        """Where the data is, as the user named it (a folder, or a URL for a remote source)."""
+        return str(self.root)
+
+    @property
+    def cache_root(self) -> Path | None:
+        """The local folder whose .colorization/ holds the caches (None: caches under ~/.cache)."""
         return self.root
 
     def accept(self, rel: str) -> bool:

@@ -1,7 +1,9 @@
 """Sources written by code, once, into root/images: the bundled sample photographs and the synthetic scenes.
 
-Generation is atomic (a temp folder swapped in) and recorded in a manifest of its parameters; any change of
-them regenerates. Both run offline: they are the defaults of the CPU demo and the tests.
+Generation is atomic (a complete temp folder swapped in with os.replace) and locked (a lock file in root:
+concurrent first runs, the jobs of a parallel sweep or several DDP ranks, take turns, and the later ones find
+the images ready); it is recorded in a manifest of its parameters, and any change of them regenerates. Both
+run offline: they are the defaults of the CPU demo and the tests.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from PIL import Image
 
 from colorization import checks
 from colorization.data.images import to_rgb
+from colorization.data.locking import atomic_file, file_lock
 from colorization.data.sources.base import Source
 from colorization.errors import DataUnavailableError
 
@@ -59,19 +62,29 @@ class _Generated(Source):
             return False
 
     def prepare(self, download: bool = True) -> None:
-        """Generate into a temp folder beside the target, then swap it in (never a half-written folder)."""
+        """Generate into a temp folder beside the target, then swap it in (never a half-written folder).
+
+        Under the lock of root/images: a second process waits, then finds the images ready.
+        """
         if self.ready():
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".images.tmp-", dir=self.root))
-        try:
-            self._generate(tmp)
-            if self.image_root.exists():
-                shutil.rmtree(self.image_root)
-            os.replace(tmp, self.image_root)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        self._manifest.write_text(json.dumps(self._params()))
+        with file_lock(self.image_root, f"generating the {self.name} images in {self.root}"):
+            if self.ready():  # made by the process this one waited for
+                return
+            tmp = Path(tempfile.mkdtemp(prefix=".images.tmp-", dir=self.root))
+            old = self.root / f".images.old-{tmp.name.rsplit('-', 1)[-1]}"
+            try:
+                self._generate(tmp)
+                self._manifest.unlink(missing_ok=True)  # not ready while the folders change places
+                if self.image_root.exists():
+                    os.replace(self.image_root, old)
+                os.replace(tmp, self.image_root)
+                with atomic_file(self._manifest) as manifest:
+                    manifest.write_text(json.dumps(self._params()))
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+                shutil.rmtree(old, ignore_errors=True)
 
     def _generate(self, out: Path) -> None:
         """Write the images into the empty folder out (subclasses)."""
