@@ -27,6 +27,7 @@ import json
 import logging
 import multiprocessing
 import random
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,9 @@ from colorization.data.splits import LoaderSpec
 from colorization.errors import DataUnavailableError
 
 log = logging.getLogger(__name__)
+warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
+# Lightning's caution for any IterableDataset with a length and several workers: here each worker is dealt
+# its own shards and quota, and the length is the exact number of batches the rank yields.
 
 
 def webdataset() -> Any:
