@@ -1,7 +1,7 @@
 """Images/s of the data pipeline (workers -> Lab batches) vs a bare PIL decode + resize of the same files.
 
     python benchmarks/datamodule.py [--root DIR] [--images 384] [--size 224] [--workers 2] [--batch 32]
-                                    [--train-aug '{"RandomHorizontalFlip": {"p": 0.5}}']
+                                    [--train-aug '{"RandomHorizontalFlip": {"p": 0.5}}'] [--shard-size 32]
 
 Without --root it writes photo-sized JPEGs (500x375, cut from scikit-image's bundled photos) to a temp folder.
 Both sides use the same DataLoader settings (workers, batch size) and the same decode (PIL with JPEG draft,
@@ -13,6 +13,9 @@ The target is a ratio of at least 0.9 with 2 workers. On a CPU-only machine the 
 cores with the workers, so the ratio there measures the cost of the Lab conversion itself; the line
 "workers only" isolates the loader's own overhead. There the DataModule converts on the cores its workers
 leave free (at least one thread), whatever --threads says; --threads sets the rest of the main process.
+The same files are also written as WebDataset shards (python -m colorization.data.shard, --shard-size samples
+each) and read by the `shards` source with the same workers, batch and augmentation: its lines show what
+streaming costs against the folder (both count the images their training loader really yields).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from colorization.data import Folder, LabDataModule
+from colorization.data.shard import write_shards
 from colorization.data.sources import sample_photos
 
 
@@ -89,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch threads of the main process")
     parser.add_argument("--train-aug", type=json.loads, default=None, help="train_aug spec as JSON")
+    parser.add_argument("--shard-size", type=int, default=32, help="samples per shard of the shard source")
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -100,26 +105,42 @@ def main(argv: list[str] | None = None) -> int:
             root.mkdir()
             make_photos(root, args.images)
         aug = {} if args.train_aug is None else {"train_aug": args.train_aug}
-        dm = LabDataModule(
-            Folder(root), image_size=args.size, batch_size=args.batch, num_workers=args.workers,
-            val_fraction=0.0, test_fraction=0.0, drop_gray=False, **aug,
-        )  # fmt: skip
+        common = dict(
+            image_size=args.size, batch_size=args.batch, num_workers=args.workers, drop_gray=False, **aug
+        )
+        dm = LabDataModule(Folder(root), val_fraction=0.0, test_fraction=0.0, **common)
         dm.prepare_data()
         dm.setup()
         paths = [dm.source.image_root / p for p in dm.splits["train"]]
         n = len(paths) // args.batch * args.batch
+        shards = Path(tmp) / "shards"
+        write_shards(
+            root, shards, shard_size=args.shard_size, val_fraction=0.0, test_fraction=0.0, progress=False
+        )
+        sdm = LabDataModule("shards", root=shards, **common)
+        sdm.setup()
 
         trainer = lightning.Trainer(
             accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False
         )
         trainer.training = True  # the stage whose augmentation on_after_batch_transfer applies
-        dm.trainer = trainer
-        loader = dm.train_dataloader()
+        dm.trainer = sdm.trainer = trainer
+        loader, shard_loader = dm.train_dataloader(), sdm.train_dataloader()
+        n_shards = len(shard_loader) * args.batch
 
         def pipeline() -> None:
             for batch in loader:
                 out = dm.on_after_batch_transfer(batch, 0)
                 assert out["L"].shape[-1] == args.size
+
+        def shard_pipeline() -> None:
+            for batch in shard_loader:
+                out = sdm.on_after_batch_transfer(batch, 0)
+                assert out["L"].shape[-1] == args.size
+
+        def shard_loader_only() -> None:
+            for batch in shard_loader:
+                assert batch["rgb"].shape[-1] == args.size
 
         bare_loader = DataLoader(
             BarePIL(paths, args.size), batch_size=args.batch, shuffle=True, num_workers=args.workers,
@@ -136,14 +157,21 @@ def main(argv: list[str] | None = None) -> int:
 
         pipeline()  # warm-up: worker start, first-touch of the files
         bare()
-        # alternate the two so that both see the same machine load; report medians
-        pipe_s, bare_s, load_s = [], [], []
+        shard_pipeline()
+        # alternate them so that all see the same machine load; report medians
+        pipe_s, bare_s, load_s, shard_s, shard_load_s = [], [], [], [], []
         for _ in range(args.repeats):
             pipe_s.append(timed(pipeline))
             bare_s.append(timed(bare))
             load_s.append(timed(loader_only))
+            shard_s.append(timed(shard_pipeline))
+            shard_load_s.append(timed(shard_loader_only))
         pipe_rate, bare_rate = n / float(np.median(pipe_s)), n / float(np.median(bare_s))
         load_rate = n / float(np.median(load_s))
+        shard_rate, shard_load_rate = (
+            n_shards / float(np.median(shard_s)),
+            n_shards / float(np.median(shard_load_s)),
+        )
         ratio = float(np.median([b / p for p, b in zip(pipe_s, bare_s, strict=True)]))
 
     origin = "generated 500x375 JPEGs" if args.root is None else args.root
@@ -155,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pipeline workers only    : {load_rate:8.1f} images/s  (LabDataModule loader, no on-device step)")
     print(f"pipeline (workers -> Lab): {pipe_rate:8.1f} images/s")
     print(f"ratio pipeline / bare    : {ratio:8.3f}  (median of {args.repeats} paired passes; target >= 0.9)")
+    print(f"shards workers only      : {shard_load_rate:8.1f} images/s  "
+          f"(shards source, {args.shard_size} samples a shard, same workers and batch)")  # fmt: skip
+    print(f"shards (workers -> Lab)  : {shard_rate:8.1f} images/s")
+    print(f"ratio shards / folder    : {shard_rate / pipe_rate:8.3f}  (whole pipeline, images/s)")
     return 0
 
 

@@ -27,6 +27,7 @@ from colorization.data.shard import main as shard_main
 from colorization.data.shard import write_shards
 from colorization.data.splits import LoaderSpec, assign_split
 from colorization.data.streaming import ShardDataset, ShardInfo, deal
+from colorization.errors import DataUnavailableError
 
 wds = pytest.importorskip("webdataset")  # the `shards` extra (in the test extra: always there in CI)
 SIZE = 32
@@ -93,10 +94,13 @@ def test_shards_hold_the_files_and_the_index_facts(folder, shards):
 def test_samples_shard_with_their_held_out_photographs(tmp_path):
     src = Samples(tmp_path / "samples", count=48, size=SIZE)
     code = shard_main([str(tmp_path / "samples"), str(tmp_path / "out"), "--source", "samples",
-                       "--shard-size", "10", "--option", "count=48", "--option", f"size={SIZE}"])  # fmt: skip
+                       "--shard-size", "10", "--min-shards", "3", "--option", "count=48",
+                       "--option", f"size={SIZE}"])  # fmt: skip
     assert code == 0 and src.ready()
     manifest = json.loads((tmp_path / "out" / "shards.json").read_text())
     for split, rows in manifest["splits"].items():
+        counts = [row["count"] for row in rows]
+        assert max(counts) <= 10 and len(rows) >= min(3, sum(counts))  # small splits: 3 shards at least
         for row in rows:
             for sample in _members(tmp_path / "out" / row["name"]).values():
                 facts = json.loads(sample["json"])
@@ -206,7 +210,8 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_shards_stream_from_a_local_http_server(shards, monkeypatch):
+def test_shards_stream_from_a_local_http_server(shards, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # a remote source's caches go there
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=shards))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -222,9 +227,9 @@ def test_shards_stream_from_a_local_http_server(shards, monkeypatch):
                 continue
             got = [b["rgb"] for b in remote.val_dataloader()]
             assert len(got) == len(want) and all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
-        assert "shards-" in str(remote.cache_dir) and not str(remote.cache_dir).startswith(str(shards))
+        assert remote.cache_dir.is_relative_to(tmp_path / "cache" / "colorization")
         missing = LabDataModule("shards", root=url + "/nowhere", image_size=SIZE, num_workers=0)
-        with pytest.raises(Exception, match="no shard manifest shards.json"):
+        with pytest.raises(DataUnavailableError, match="no shard manifest shards.json"):
             missing.prepare_data()
     finally:
         server.shutdown()

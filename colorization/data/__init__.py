@@ -24,14 +24,22 @@ Every value is checked once, in the constructor of the DataModule or the source 
 (colorization.data.checks): a bad one is a ConfigError naming its key and the allowed values.
 
 Caches (index, prior, gamut) live in `<root>/.colorization/` (or ~/.cache/colorization/<hash> when root is
-read-only). Splits depend on relative paths only (train/val/test folders where the source has them, else a
+read-only or remote), written atomically under a lock file (colorization.data.locking); under DDP the index
+is built by local rank 0 (prepare_data) and the prior by global rank 0, the other ranks read or receive them.
+`data=shards` streams WebDataset tar shards written by `python -m colorization.data.shard SRC OUT` from a
+folder or object storage (colorization.data.sources.shards, colorization.data.streaming).
+
+Splits depend on relative paths only (train/val/test folders where the source has them, else a
 hash of the path), never on `seed`; the samples source holds out whole photographs for val and test, in such
 folders. `test_split` chooses the split that test_dataloader() serves (evaluate.py's split). The synthetic
 source's multimodal region is the fruit: see `colorization.data.synthetic` and
 `synthetic_scene(seed, size) -> (rgb, fruit_mask)`.
 
-Modules: sources (the catalogue), download, images (PIL decoding), index (files and splits), loading (the
-workers' dataset), augmentation (per-stage Kornia specs), statistics (prior and gamut), datamodule, synthetic.
+Modules: sources (the catalogue), download, images (PIL decoding), table (flat path storage), index (the
+columnar file index), splits (split rules and the split data a DataModule reads), loading (the workers'
+dataset), streaming (the shard reader), shard (the shard writer and its command), locking (locks, atomic
+files), augmentation (per-stage Kornia specs), statistics (prior and gamut), options, preparation,
+datamodule, synthetic.
 """
 
 from colorization.data.augmentation import Augmentation
@@ -51,6 +59,7 @@ from colorization.data.sources import (
     Landscapes,
     Mirflickr,
     Samples,
+    Shards,
     Source,
     Synthetic,
 )
@@ -71,6 +80,7 @@ __all__ = [
     "Landscapes",
     "Mirflickr",
     "Samples",
+    "Shards",
     "Source",
     "Synthetic",
     "assign_split",

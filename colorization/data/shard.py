@@ -7,11 +7,12 @@
 The source is indexed as training would index it (colorization.data.index: sizes, gray flags, skipped files)
 and split as today (colorization.data.splits: split folders, else a hash of the path, with --val-fraction and
 --test-fraction); each split is written in a seeded random order (so a shard mixes classes) as
-OUT/<split>-NNNNNN.tar, --shard-size samples each. A sample is `<key>.<suffix>` (the original file's bytes,
-not re-encoded) and `<key>.json` (path, split, width, height, gray, bytes: the index facts), so readers need
-no index. OUT/shards.json, written last, lists every shard with its sample and gray counts: what a reader
-needs to give every DDP rank the same number of batches. Each shard and the manifest are written to a
-temporary file and renamed, so an interrupted run leaves no half shard under a real name.
+OUT/<split>-NNNNNN.tar, --shard-size samples each (fewer where --min-shards asks for more shards). A sample
+is `<key>.<suffix>` (the original file's bytes, not re-encoded) and `<key>.json` (path, split, width, height,
+gray, bytes: the index facts), so readers need no index. OUT/shards.json, written last, lists every shard
+with its sample and gray counts: what a reader needs to give every DDP rank the same number of batches. Each
+shard and the manifest are written to a temporary file and renamed, so an interrupted run leaves no half
+shard under a real name.
 """
 
 from __future__ import annotations
@@ -57,13 +58,18 @@ def write_shards(
     *,
     source: str = "folder",
     shard_size: int = DEFAULT_SHARD_SIZE,
+    min_shards: int = 1,
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
     seed: int = 0,
     progress: bool = True,
     **options: Any,
 ) -> dict[str, Any]:
-    """Index and split the source `source` rooted at src and write its shards and manifest to out."""
+    """Index and split the source `source` rooted at src and write its shards and manifest to out.
+
+    Each split gets shards of at most shard_size samples, and at least min_shards shards when it has that many
+    samples (so that a small split, e.g. validation, still gives every reader of a large run a shard).
+    """
     from rich.progress import Progress
 
     from colorization import checks
@@ -73,6 +79,7 @@ def write_shards(
     wds = webdataset()
 
     shard_size = checks.integer("--shard-size", shard_size, low=1)
+    min_shards = checks.integer("--min-shards", min_shards, low=1)
     dm = LabDataModule(
         source, root=src, val_fraction=val_fraction, test_fraction=test_fraction, drop_gray=False, **options
     )
@@ -100,13 +107,14 @@ def write_shards(
         for split in SPLITS:
             paths = dm.splits[split]
             order = rng.permutation(len(paths))
+            size = max(1, min(shard_size, -(-len(paths) // min_shards)))
             shards = []
-            for start in range(0, len(paths), shard_size):
+            for start in range(0, len(paths), size):
                 name = f"{split}-{len(shards):06d}.tar"
                 info = {"name": name, "count": 0, "gray": 0, "bytes": 0}
                 with atomic_file(out / name) as tmp, open(tmp, "wb") as f:
                     writer = wds.TarWriter(f, encoder=False, mtime=0)
-                    for pos in order[start : start + shard_size].tolist():
+                    for pos in order[start : start + size].tolist():
                         rel = paths[pos]
                         entry = index.entry(rows[rel])
                         data = (index.root / rel).read_bytes()
@@ -135,7 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("src", help="the source's data root (data.root)")
     parser.add_argument("out", type=Path, help="folder to write the shards and shards.json into")
     parser.add_argument("--source", default="folder", help="catalogue name (folder, imagenet, cats, ...)")
-    parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="samples per shard")
+    parser.add_argument(
+        "--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="samples per shard, at most"
+    )
+    parser.add_argument(
+        "--min-shards",
+        type=int,
+        default=1,
+        help="shards per split, at least (e.g. ranks x workers of the run)",
+    )
     parser.add_argument("--val-fraction", type=float, default=0.1, help="as data.val_fraction")
     parser.add_argument("--test-fraction", type=float, default=0.1, help="as data.test_fraction")
     parser.add_argument("--seed", type=int, default=0, help="of the sample order inside each split")
@@ -144,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         manifest = write_shards(
-            args.src, args.out, source=args.source, shard_size=args.shard_size,
+            args.src, args.out, source=args.source, shard_size=args.shard_size, min_shards=args.min_shards,
             val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed,
             **_options(args.option),
         )  # fmt: skip
