@@ -181,6 +181,12 @@ def test_ranks_read_disjoint_samples_in_equal_batches(tmp_path):
         assert len(batches) == len(data) and all(len(b) == 4 for b in batches)
         seen += [i for b in batches for i in b]
     assert len(lengths) == 1 and len(seen) == len(set(seen)) and total - len(seen) <= 4 * 9
+    # resampled (WebDataset's ResampledShards): nominal epochs of total / ranks / batch full batches
+    resampled = ShardDataset(
+        shards, LoaderSpec(8, 4, 2, shuffle=True, drop_last=True, world_size=4), resample=True
+    )
+    batches = list(torch.utils.data.DataLoader(resampled, batch_size=None, num_workers=2))
+    assert len(batches) == len(resampled) == total // 4 // 4 and all(len(b["index"]) == 4 for b in batches)
     # validation with fewer shards than readers: split by sample, every sample exactly once
     few = shards[:3]
     got = []

@@ -201,9 +201,13 @@ class ShardDataset(IterableDataset):
     def _stream(self, rank: int, worker: int, rng: random.Random) -> Iterator[dict[str, Any]]:
         """The raw samples of one pass of this reader (or, for resampled training, an endless draw)."""
         seen: set[str] = set()
-        if self.resample:
-            while True:
-                yield from (s for _, s in self._read(rng.choice(self.shards), seen))
+        if self.resample:  # WebDataset's ResampledShards: shards drawn with replacement, endlessly
+            by_url = {shard.url: shard for shard in self.shards}
+            draws = webdataset().ResampledShards(
+                list(by_url), seed=rng.randrange(2**31), deterministic=True, worker_seed=lambda: 0
+            )
+            for draw in draws:
+                yield from (s for _, s in self._read(by_url[draw["url"]], seen))
         if self.by_sample:
             slot = rank * self.workers + worker
             for shard in self.shards:
