@@ -53,12 +53,15 @@ def quiet_dependency_warnings() -> None:
     original = warnings.showwarning
     _FILE_ONLY.propagate = False
     _FILE_ONLY.setLevel(logging.INFO)
-    _FILE_ONLY.handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
 
     def show(
         message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
     ):
         if is_dependency_noise(message, category, filename):
+            # the file handlers of now (Hydra sets new ones for each job of a multirun)
+            _FILE_ONLY.handlers = [
+                h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)
+            ]
             _FILE_ONLY.info("%s:%s: %s: %s", filename, lineno, category.__name__, message)
             return
         original(message, category, filename, lineno, file, line)
@@ -118,14 +121,16 @@ def print_summary(
         where = {"test": "test split", "val": "validation"}[stage]
         at = f", T={temperature:g}" if temperature is not None else ""
         of = f" of {checkpoint.name}" if checkpoint is not None and stage == "test" else ""
-        table = Table(title=f"Metrics{of} ({where}{at})", title_justify="left")
+        console.print(f"Metrics{of} ({where}{at})", highlight=False)
+        table = Table()
         for n in names:
             table.add_column(n, justify="right")
         table.add_row(*(f"{_value(metrics, f'{stage}/{n}'):.4g}" for n in names))
         console.print(table)
     curve = [t for t in sorted(temperatures or []) if _value(metrics, f"{stage}/T={t:g}/psnr") is not None]
     if curve:
-        table = Table(title="Annealed-mean temperature T", title_justify="left")
+        console.print("Annealed-mean temperature T (same logits)", highlight=False)
+        table = Table()
         for column in ("T", "PSNR", "colourfulness"):
             table.add_column(column, justify="right")
         for t in curve:
