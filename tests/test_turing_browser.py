@@ -128,6 +128,7 @@ def test_a_rater_completes_a_study_in_chromium(
             }
             shot = artifacts(tmp_path_factory) / "turing_results.png"
             page.screenshot(path=str(shot), full_page=True)
+            figures = page.request.get(f"{server.url}/results.json").text()
         browser.close()
     assert len(shown) == total - 4 and all(950 <= ms <= 1400 for ms in shown), shown
     counted = [entry for entry in log if entry[3]]
@@ -141,3 +142,40 @@ def test_a_rater_completes_a_study_in_chromium(
     with capsys.disabled():
         print(f"\nTuring study results page (browser test): {shot}")
     shutil.copy(study.root / "study.json", shot.parent / "turing_study.json")
+    (shot.parent / "turing_results.json").write_text(figures)
+
+
+@pytest.mark.slow
+def test_the_sequential_layout_shows_one_photo_after_the_other(tmp_path: Path) -> None:
+    """`--sequential`: the first photo alone, then the second alone, each for display_ms; the question
+    names them first and second."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    study = make_study(
+        tmp_path, Protocol(display_ms=600, layout="sequential", practice=1, trials=1, vigilance=0, size=64)
+    )
+    with (
+        sync_api.sync_playwright() as pw,
+        tempfile.TemporaryDirectory() as profile,
+        StudyServer(study.root) as server,
+    ):
+        browser = pw.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=ARGS
+        )
+        page = browser.new_page()
+        page.goto(f"{server.url}/")
+        page.click("#start")
+        page.wait_for_selector("#ready", state="visible")
+        page.click("#show")
+        page.wait_for_selector("#left", state="visible")
+        assert page.is_hidden("#right")
+        page.wait_for_selector("#right", state="visible")
+        assert page.is_hidden("#left")
+        page.wait_for_selector("#question", state="visible")
+        assert (page.inner_text("#fake-left"), page.inner_text("#fake-right")) == ("First", "Second")
+        page.click("#fake-left")
+        page.wait_for_selector("#feedback", state="visible")
+        shown = page.evaluate("window.turingLog")
+        browser.close()
+    assert shown[0]["layout"] == "sequential" and 570 <= shown[0]["shownMs"] <= 900
+    assert Store(study.database).progress(Store(study.database).raters()[0]) == (1, 2)

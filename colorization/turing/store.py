@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,23 +100,25 @@ _COLUMNS = "token, rater, position, kind, image, method, real_side, left_token, 
 
 
 class Store:
-    """The study's SQLite file; each call opens its own connection (safe across the server's threads)."""
+    """The study's SQLite file, with one connection per thread (the server's worker threads each keep
+    theirs: closing the last connection of a WAL database checkpoints it, a cost per call otherwise)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._local = threading.local()
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
-            yield db
-        finally:
-            db.close()
+            self._local.db = db
+        yield db
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
