@@ -25,7 +25,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from colorization import checks
-from colorization.app import runtime, tracking
+from colorization.app import runtime, summary, tracking
 from colorization.callbacks import ChannelsLast
 from colorization.errors import ConfigError, innermost
 from colorization.objectives import LIGHTNING_KEYWORDS, require_checkpoint
@@ -222,7 +222,7 @@ def fit(run: Run, ckpt_path: Any, train: bool = True, test: bool = False) -> dic
     if test:
         best = getattr(trainer.checkpoint_callback, "best_model_path", "") if train else ckpt_path
         # The best checkpoint when one was kept (or ckpt_path with train=false), else the current weights.
-        trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
+        trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)  # see summary
         metrics.update(trainer.callback_metrics)
     return metrics
 
@@ -260,10 +260,12 @@ def run_training(cfg: DictConfig) -> float | None:
     """Train (and test) as configured; returns the optimised metric for sweepers (e.g. Optuna)."""
     check(cfg)
     quiet_lightning_tips()
+    summary.quiet_dependency_warnings()
     launcher_env = {k: os.environ.get(k) for k in _DDP_ENV}  # restored after the run (see _end_process_group)
     run = build(cfg)
     try:
         metrics = fit(run, cfg.get("ckpt_path"), train=cfg.get("train", True), test=cfg.get("test", False))
+        summary.report(run, metrics, OmegaConf.select(cfg, "paths.root_dir", default=None))
     finally:
         tracking.finish_wandb(run.output_dir, run.offline)
         _end_process_group(launcher_env)

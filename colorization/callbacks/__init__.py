@@ -1,11 +1,13 @@
 """What plugs into Lightning across objectives: image grids and ab histograms, the non-finite-loss guard,
-and the dataset prior for the rebalanced AuC.
+the dataset prior for the rebalanced AuC, and what W&B dashboards compare runs by (dashboards: best-value
+summaries, the temperature curve table, a fixed validation image table; idle with other loggers).
 
 Every objective asks for the guard and the prior itself (`configure_callbacks`), so they also act in a
 plain `Trainer`; a configured instance (e.g. `NonFiniteGuard(check_every_n_steps=50)`) takes their place.
 """
 
 from colorization.callbacks.channels_last import ChannelsLast
+from colorization.callbacks.dashboards import TemperatureCurveTable, ValidationImageTable, WandbSummaries
 from colorization.callbacks.finite import NonFiniteGuard
 from colorization.callbacks.images import (
     ABHistogramLogger,
@@ -24,6 +26,9 @@ __all__ = [
     "ImageGridLogger",
     "KeepTestImages",
     "NonFiniteGuard",
+    "TemperatureCurveTable",
+    "ValidationImageTable",
+    "WandbSummaries",
     "ab_histogram",
     "log_image",
     "make_grid",
