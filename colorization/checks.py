@@ -7,6 +7,7 @@ the same line: "data.batch_size=0 is out of range; allowed values: integer >= 1"
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from typing import Any
 
 from colorization.errors import ConfigError
 
-__all__ = ["choice", "flag", "integer", "not_allowed", "number", "out_of_range"]
+__all__ = ["choice", "flag", "integer", "not_allowed", "number", "out_of_range", "unknown_key"]
 
 
 def _shown(value: Any) -> str:
@@ -94,3 +95,17 @@ def choice(key: str, value: Any, allowed: Sequence[Any]) -> Any:
     if not ok:
         raise not_allowed(key, value, ", ".join("null" if a is None else str(a) for a in allowed))
     return value
+
+
+def unknown_key(key: str, owner: str, known: Sequence[str]) -> ConfigError:
+    """The wording of a key that nothing takes (e.g. `+loss.lamda=0.3`): the owner, a "did you mean" for a
+    near miss among the `known` keys, else the known keys."""
+    name = key.rsplit(".", 1)[-1]
+    parent = key[: -len(name)]
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    hint = (
+        f"did you mean {parent}{close[0]}?"
+        if close
+        else "known keys: " + (", ".join(sorted(known)) or "none")
+    )
+    return ConfigError(f"{key} is not a key {owner} takes; {hint}")

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 from typing import Any
 
+from colorization import checks
 from colorization.errors import ConfigError
 
-__all__ = ["build", "locate", "target_of"]
+__all__ = ["accepted_arguments", "build", "check_arguments", "locate", "target_of"]
+
+_SPEC_KEYS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_")
+"""Keys of a spec that are instructions to the builder (Hydra's too), not arguments of the target."""
 
 
 def locate(path: str) -> Any:
@@ -45,6 +50,31 @@ def target_of(spec: Any, key: str) -> Any:
         raise ConfigError(
             f"{key}._target_={spec['_target_']} cannot be imported: check the class path"
         ) from None
+
+
+def accepted_arguments(target: Any) -> frozenset[str] | None:
+    """The keyword arguments a class (its constructor) or function takes; None when it takes any
+    (`**kwargs`) or its signature cannot be read."""
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
+        return None
+    return frozenset(name for name, p in signature.parameters.items() if p.kind in kinds)
+
+
+def check_arguments(spec: dict[str, Any], key: str, names: Any = None) -> None:
+    """Every key of `spec` (or only `names`) is an argument of the spec's target; else a ConfigError naming
+    `key.NAME`, with a "did you mean" for a near miss (`+model.net.widht=2`)."""
+    target = target_of(spec, key)
+    accepted = accepted_arguments(target)
+    if accepted is None:
+        return
+    for name in spec if names is None else names:
+        if name not in _SPEC_KEYS and name not in accepted:
+            raise checks.unknown_key(f"{key}.{name}", str(spec["_target_"]), sorted(accepted))
 
 
 def build(spec: dict[str, Any], key: str, *args: Any, **extra: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Command-line wrapper of the entry points: expected errors become one line on stderr and exit 1."""
+"""Command-line wrapper of the entry points: expected errors become one line on stderr and exit 1; a run
+stopped by a signal exits 130 (SIGINT) or 143 (SIGTERM) after saying how to resume (app.training)."""
 
 from __future__ import annotations
 
@@ -40,11 +41,12 @@ def one_line(err: BaseException) -> str:
 
 
 def _is_expected(err: BaseException) -> bool:
-    """Errors that are the user's input, not a bug: configuration, missing data, bad overrides."""
+    """Errors that are the user's input or machine, not a bug: configuration, missing data, bad overrides,
+    and the filesystem's OSErrors (no space left, no permission, not a directory, ...)."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    if isinstance(err, ColorizationError | HydraException | OmegaConfBaseException):
+    if isinstance(err, ColorizationError | HydraException | OmegaConfBaseException | OSError):
         return True
     # Hydra wraps instantiation errors; look for one of ours underneath.
     cause = err.__cause__ or err.__context__

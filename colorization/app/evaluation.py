@@ -4,11 +4,16 @@ through Lightning's `trainer.test`, then the report (table, metrics.json/csv, gr
 The metrics are those the module logs in training (one metric feed for training, testing and evaluation),
 and a classification checkpoint's temperature sweep is its own, decoded from one pass of logits
 (`temperatures=[...]` replaces the checkpoint's list for this evaluation).
+
+Every checkpoint is checked before any work (it exists, it reads, its data config is known), and all the
+bad ones are named in one line. A checkpoint whose evaluation then fails (its data is not on this machine,
+say) is reported in one line and skipped: the report holds the others, and the command exits with 1.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +26,8 @@ from colorization.app import report
 from colorization.app.report import CheckpointResult
 from colorization.app.training import instantiate_owned
 from colorization.callbacks import KeepTestImages
-from colorization.errors import ConfigError
-from colorization.objectives import ClassificationModule, load_checkpoint, require_checkpoint
+from colorization.errors import ColorizationError, ConfigError
+from colorization.objectives import ClassificationModule, load_checkpoint, read_checkpoint, require_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +35,27 @@ SPLITS = ("train", "val", "test")
 
 
 def checkpoint_paths(cfg: DictConfig) -> list[Path]:
-    """`ckpt` as a list of existing files, all checked before any work; a missing one names itself."""
+    """`ckpt` as a list of readable checkpoint files whose data config is known, all checked before any
+    work; one ConfigError names every bad one."""
     value = cfg.get("ckpt")
     if value is None or value == "???":
         raise ConfigError("ckpt is required: python evaluate.py ckpt=PATH (or ckpt=[PATH_A,PATH_B])")
     items = list(value) if isinstance(value, ListConfig | list | tuple) else [value]
     if not items:
         raise ConfigError("ckpt=[] names no checkpoint; give ckpt=PATH or ckpt=[PATH_A,PATH_B]")
-    return [require_checkpoint(p, "ckpt") for p in items]
+    paths: list[Path] = []
+    problems: list[str] = []
+    for item in items:
+        try:
+            path = require_checkpoint(item, "ckpt")
+            read_checkpoint(path)
+            data_config(cfg, path)
+            paths.append(path)
+        except ColorizationError as err:
+            problems.append(str(err))
+    if problems:
+        raise ConfigError(("; ".join(problems)) + (f" ({len(problems)} of {len(items)} checkpoints)"))
+    return paths
 
 
 def run_config_of(ckpt: Path) -> DictConfig | None:
@@ -143,24 +161,40 @@ def run_evaluation(cfg: DictConfig) -> list[CheckpointResult]:
     if cfg.get("seed") is not None:
         L.seed_everything(int(cfg.seed), verbose=False)
     results: list[CheckpointResult] = []
+    failed: list[str] = []
     datamodules: dict[str, Any] = {}
     for ckpt in paths:
-        data_cfg = data_config(cfg, ckpt)
-        key = OmegaConf.to_yaml(data_cfg, resolve=True)
-        if key not in datamodules:
-            datamodules[key] = instantiate_owned(data_cfg, _convert_="all", test_split=split)
-        result, images = evaluate_checkpoint(
-            ckpt,
-            datamodules[key],
-            trainer_args,
-            temperatures=temperatures,
-            num_grid_images=int(cfg.get("num_grid_images", 8)),
-        )
+        try:
+            data_cfg = data_config(cfg, ckpt)
+            key = OmegaConf.to_yaml(data_cfg, resolve=True)
+            if key not in datamodules:
+                datamodules[key] = instantiate_owned(data_cfg, _convert_="all", test_split=split)
+            result, images = evaluate_checkpoint(
+                ckpt,
+                datamodules[key],
+                trainer_args,
+                temperatures=temperatures,
+                num_grid_images=int(cfg.get("num_grid_images", 8)),
+            )
+        except Exception as err:  # noqa: BLE001 - one checkpoint's failure must not lose the others' results
+            if len(paths) == 1:
+                raise
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            print(f"error: {ckpt}: {first} (skipped)", file=sys.stderr, flush=True)
+            log.debug("evaluation of %s failed", ckpt, exc_info=True)
+            failed.append(str(ckpt))
+            continue
         result.grid = report.save_grid(
             images, output_dir / "grids" / f"{len(results):02d}_{_slug(result.name)}.png"
         )
         results.append(result)
-    report.write_all(results, output_dir, split=split)
+    if results:
+        report.write_all(results, output_dir, split=split)
+    if failed:
+        kept = f"; the report in {output_dir} holds the other {len(results)}" if results else ""
+        raise ColorizationError(
+            f"{len(failed)} of {len(paths)} checkpoints failed: {', '.join(failed)}{kept}"
+        )
     return results
 
 

@@ -7,15 +7,36 @@ test, a notebook) sees a plain single run: no multirun, no overrides, no choices
 
 from __future__ import annotations
 
+import secrets
 import sys
 from dataclasses import dataclass, field
 
-from omegaconf import open_dict, read_write
+from omegaconf import OmegaConf, open_dict, read_write
 
-__all__ = ["Sweep", "child_argv", "choices", "multirun_job", "overrides", "prepare_ddp_children", "sweep"]
+__all__ = [
+    "Sweep",
+    "child_argv",
+    "choices",
+    "multirun_job",
+    "overrides",
+    "prepare_ddp_children",
+    "register_resolvers",
+    "sweep",
+]
 
 # Command-line flags of Hydra that take a value and must reach the DDP children unchanged.
 _FLAGS_WITH_VALUE = ("-cn", "--config-name", "-cp", "--config-path", "-cd", "--config-dir")
+
+
+def register_resolvers() -> None:
+    """`${run_id:}`: six random hex digits, drawn once per config (cached like Hydra's `${now:}`), that
+    make default run directory names unique when runs start in the same second (conf/hydra/default.yaml).
+    Registered when the app is imported, before Hydra composes; DDP children get the parent's directory
+    on their command line."""
+    OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True, replace=True)
+
+
+register_resolvers()
 
 
 def _config():  # type: ignore[no-untyped-def]

@@ -190,8 +190,14 @@ def log_run_config(loggers: list[Logger], cfg: DictConfig) -> None:
         logger.log_hyperparams(params)
 
 
-def finish_wandb(output_dir: str | Path, offline: bool, quiet: bool = False) -> str | None:
-    """Finish the W&B run (so the next sweep job starts its own) and say once how to upload an offline run."""
+def finish_wandb(
+    output_dir: str | Path, offline: bool, quiet: bool = False, exit_code: int = 0, preempted: bool = False
+) -> str | None:
+    """Finish the W&B run (so the next sweep job starts its own) and say once how to upload an offline run.
+
+    A non-zero `exit_code` marks the run failed in W&B (the process's own code: 1 for an error, 130 for
+    Ctrl-C, 143 for SIGTERM); `preempted` marks it preempting first, W&B's state for a preempted job.
+    """
     if "wandb" not in sys.modules:
         return None
     import wandb
@@ -199,7 +205,9 @@ def finish_wandb(output_dir: str | Path, offline: bool, quiet: bool = False) -> 
     run = wandb.run
     run_dir = Path(run.dir).parent if run is not None else None
     if run is not None:
-        wandb.finish()
+        if preempted:
+            run.mark_preempting()
+        wandb.finish(exit_code=exit_code)
     if not offline or run_dir is None or not rank_zero_only.rank == 0:
         return None
     try:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,13 +24,13 @@ from lightning.pytorch import Callback, LightningModule
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from colorization import checks
-from colorization.app import runtime, summary, tracking
-from colorization.callbacks import ChannelsLast
+from colorization.app import keys, resume, runtime, summary, tracking
+from colorization.callbacks import ChannelsLast, stop_signal
 from colorization.errors import ConfigError, innermost
-from colorization.objectives import LIGHTNING_KEYWORDS, require_checkpoint
+from colorization.objectives import LIGHTNING_KEYWORDS
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +52,17 @@ def plain(node: Any) -> Any:
 
 # ---------------------------------------------------------------------------------------------- check
 def check(cfg: DictConfig) -> None:
-    """The values the app owns: the Trainer's step and epoch limits, the checkpoint to resume from, and the
-    packages of the chosen loggers."""
+    """The values the app owns: keys added with `+` that nothing takes, the Trainer's step and epoch limits,
+    the checkpoint to resume from (readable; a run directory names its last.ckpt), and the packages of the
+    chosen loggers."""
+    keys.check_added_keys(cfg, runtime.overrides())
     for key in ("max_steps", "max_epochs"):
         value = OmegaConf.select(cfg, f"trainer.{key}", default=None)
         if value is not None:
             checks.integer(f"trainer.{key}", value, 1, special=(-1,))
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None and str(ckpt_path) not in LIGHTNING_KEYWORDS:
-        require_checkpoint(ckpt_path, "ckpt_path")
+        resume.checkpoint_file(ckpt_path, "ckpt_path")
     tracking.check_logger_packages(cfg.get("logger"))
 
 
@@ -185,7 +189,8 @@ def build(cfg: DictConfig) -> Run:
     runtime.prepare_ddp_children()
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     save_config(cfg, output_dir)
-    announce_resume(cfg.get("ckpt_path"), output_dir, wandb_id)
+    resume.announce_resume(cfg.get("ckpt_path"), output_dir, wandb_id)
+    resume.warn_changed_optimisation(cfg.get("ckpt_path"), module)
     tracking.log_run_config(loggers, cfg)
     tracking.save_wandb_run_id(loggers, output_dir)
     return Run(output_dir, datamodule, module, trainer, loggers, offline)
@@ -196,19 +201,6 @@ def save_config(cfg: DictConfig, output_dir: Path) -> None:
     """Write the resolved config as DIR/config.yaml (Hydra's .hydra/ keeps the unresolved one, overrides)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
-
-
-def announce_resume(ckpt_path: Any, output_dir: Path, wandb_id: str | None) -> None:
-    """Say once where a resumed run writes: its own new run dir unless hydra.run.dir names the old one."""
-    previous = tracking.previous_run_dir(ckpt_path)
-    if previous is None or rank_zero_only.rank != 0:
-        return
-    same = previous.resolve() == output_dir.resolve()
-    where = (
-        "the same run directory" if same else f"{output_dir} (give hydra.run.dir={previous} to keep one dir)"
-    )
-    run = f"; W&B run {wandb_id} continues" if wandb_id else ""
-    print(f"resuming {ckpt_path}: this run writes into {where}{run}", flush=True)
 
 
 # ---------------------------------------------------------------------------------------------- fit
@@ -256,19 +248,47 @@ def quiet_lightning_tips() -> None:
         logger.addFilter(_DropLightningTips())
 
 
+def checkpoint_folder(cfg: DictConfig) -> Path:
+    """The folder of this run's last.ckpt (callbacks.last_checkpoint.dirpath, else DIR/checkpoints)."""
+    folder = OmegaConf.select(cfg, "callbacks.last_checkpoint.dirpath", default=None)
+    return Path(str(folder)) if folder else Path(cfg.paths.output_dir) / "checkpoints"
+
+
 def run_training(cfg: DictConfig) -> float | None:
-    """Train (and test) as configured; returns the optimised metric for sweepers (e.g. Optuna)."""
+    """Train (and test) as configured; returns the optimised metric for sweepers (e.g. Optuna).
+
+    `ckpt_path` is resolved first (`last`, a run directory) and the run directory is claimed for this run
+    (colorization.app.resume). A fit stopped by SIGTERM or Ctrl-C (last.ckpt written at the step reached)
+    finishes the W&B run as failed (SIGTERM: preempted too), prints one line saying how to resume, and
+    exits with 128 + the signal number: 143, 130.
+    """
     check(cfg)
     quiet_lightning_tips()
     summary.quiet_dependency_warnings()
     launcher_env = {k: os.environ.get(k) for k in _DDP_ENV}  # restored after the run (see _end_process_group)
-    run = build(cfg)
-    try:
-        metrics = fit(run, cfg.get("ckpt_path"), train=cfg.get("train", True), test=cfg.get("test", False))
-        summary.report(run, metrics, OmegaConf.select(cfg, "paths.root_dir", default=None))
-    finally:
-        tracking.finish_wandb(run.output_dir, run.offline)
-        _end_process_group(launcher_env)
+    continues = str(cfg.get("ckpt_path")) == resume.LAST
+    with open_dict(cfg):
+        cfg.ckpt_path = resume.resolve_ckpt_path(cfg.get("ckpt_path"), checkpoint_folder(cfg))
+    with resume.claim_run_dir(Path(cfg.paths.output_dir), cfg.ckpt_path, continues):
+        run = build(cfg)
+        exit_code = 1
+        try:
+            metrics = fit(run, cfg.ckpt_path, train=cfg.get("train", True), test=cfg.get("test", False))
+            exit_code = 0
+            summary.report(run, metrics, OmegaConf.select(cfg, "paths.root_dir", default=None))
+        except BaseException as err:
+            signum = stop_signal(err)
+            if signum is None:
+                raise
+            exit_code = 128 + signum
+            if rank_zero_only.rank == 0:
+                line = resume.stopped_line(run.trainer, signal.Signals(signum).name, run.output_dir)
+                print(line, file=sys.stderr, flush=True)
+            raise SystemExit(exit_code) from None
+        finally:
+            preempted = exit_code == 128 + signal.SIGTERM
+            tracking.finish_wandb(run.output_dir, run.offline, exit_code=exit_code, preempted=preempted)
+            _end_process_group(launcher_env)
     return metric_value(metrics, cfg.get("optimized_metric"))
 
 

@@ -13,14 +13,12 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
+from colorization.imaging import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS  # re-exported (index, datamodule)
 from colorization.imaging import IMAGE_SUFFIXES, exif_upright, rgb8_over_white
 from colorization.imaging import is_image_file as is_image_file  # re-exported for index.py and sources.py
 
 IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 """File suffixes (lower case) the index looks at: colorization.imaging's one list; others are ignored."""
-
-DEFAULT_MAX_PIXELS = 50_000_000
-"""Images with more pixels than this are skipped by the index (decoding them would take seconds and GBs)."""
 
 GRAY_CHROMA = 6
 """An image is gray when 99% of its reduced pixels have max(R,G,B) - min(R,G,B) at most this (of 255)."""

@@ -16,6 +16,7 @@ from PIL import Image, ImageOps
 from colorization.imaging.values import to_float, to_uint8
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
     "decode",
     "exif_upright",
@@ -28,6 +29,10 @@ IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 )
 """File suffixes (lower case) read as images by the data index and by colorize; others are ignored."""
+
+DEFAULT_MAX_PIXELS = 50_000_000
+"""Images with more pixels than this are skipped by the data index and refused by colorize (`--max-pixels`):
+decoding them takes seconds and gigabytes (colorize: about 100 bytes per pixel)."""
 
 _16BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 _ALPHA_MODES = frozenset({"RGBA", "LA", "La", "RGBa", "PA"})

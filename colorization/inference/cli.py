@@ -7,7 +7,11 @@ What happens to each photo is colorization.inference.colorizer's docstring. Choi
 - Inputs: files, folders (searched recursively; the sub-folder structure is kept under OUT) and globs
   (``**`` allowed; quote them so the shell does not expand them first). Outputs are OUT/<stem>.png
   (or ``--format``); with a single input file and an OUT that ends in an image suffix, OUT is the file.
-  Existing outputs are skipped unless ``--overwrite``.
+  Existing outputs are skipped unless ``--overwrite``. Each output is written to a temporary file beside
+  it and renamed when complete, so a killed run leaves no truncated output that the next would skip.
+- Inputs of more than ``--max-pixels`` pixels (default: the data index's limit, 50 million; 0: none) are
+  refused from their header, before decoding: colorizing takes about 100 bytes per pixel. An animated
+  GIF (or multi-page TIFF) is colorized from its first frame, and a note says so.
 - Outputs are 8-bit; 16-bit and grayscale inputs are read at full precision. RGBA (and gray+alpha)
   keeps its alpha except in JPEG, where it is composited over white.
 - ``--enhance W C ALPHA BETA`` applies the saturation enhancer to the result, chroma only.
@@ -21,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from colorization.errors import ColorizationError
+from colorization.imaging import DEFAULT_MAX_PIXELS
 from colorization.inference.colorizer import Colorizer
 from colorization.inference.files import (
     FORMATS,
@@ -94,7 +100,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default png, or OUT's suffix for a single output file)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
+    p.add_argument(
+        "--max-pixels",
+        type=_pixels,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help=f"refuse inputs of more than N pixels before decoding (default {DEFAULT_MAX_PIXELS}; 0: none)",
+    )
     return p
+
+
+def _pixels(text: str) -> int:
+    """--max-pixels: an integer >= 0 (0: no limit)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is out of range; allowed values: integer >= 0")
+    return value
 
 
 def _first_line(e: BaseException) -> str:
@@ -152,7 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 progress.advance(task)
                 continue
             try:
-                rgb, alpha = read_image(src)
+                with warnings.catch_warnings(record=True) as notes:
+                    warnings.simplefilter("always", UserWarning)
+                    rgb, alpha = read_image(src, max_pixels=args.max_pixels)
+                for note in notes:
+                    progress.console.print(f"note: {note.message}", markup=False)
                 result = colorizer.colorize_rgb(rgb)
                 save(to_pil(result, alpha), dst, fmt)
                 if args.compare:

@@ -5,19 +5,28 @@ The colorizer works on float32 RGB H×W×3 in [0, 1] with an optional alpha H×W
 splits arrays and PIL images of any mode, writes results per format (JPEG has no alpha: composited over
 white), and turns the command line's inputs into planned outputs: files, folders (recursive, sub-folders
 kept) and globs in; OUT/<relative stem>.<format> out, or OUT itself for one input and an image suffix.
+
+Reading refuses, from the header and before decoding, an image of more than `max_pixels` pixels
+(default: the data index's DEFAULT_MAX_PIXELS; colorizing takes about 100 bytes per pixel, so a 92
+megapixel scan needs some 9 GB), and warns (UserWarning) that only the first frame of an animated or
+multi-page file is used. Writing is atomic (colorization.atomic): a killed run never leaves a truncated
+output under its real name, which the next run would skip as already there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from colorization.atomic import atomic_write
 from colorization.errors import ColorizationError
-from colorization.imaging import decode, exif_upright, is_image_file, to_float, to_uint8
+from colorization.imaging import DEFAULT_MAX_PIXELS, decode, exif_upright, is_image_file, to_float, to_uint8
 
 __all__ = [
     "FORMATS",
@@ -61,20 +70,56 @@ def split_pil(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return to_float(rgb), None if alpha is None else to_float(alpha)
 
 
-def read_image(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read an image file (EXIF orientation applied, 16-bit kept) as float32 RGB H×W×3 and alpha or None."""
-    path = Path(path)
-    if path.suffix.lower() in (".tif", ".tiff"):
-        try:  # Pillow reads 16-bit RGB TIFF as 8-bit: use tifffile when it is there
-            import tifffile
+BYTES_PER_PIXEL = 100
+"""About what colorizing costs in memory per pixel (float copies, Lab, resized ab): 9.5 GB at 92 MP."""
 
-            arr = tifffile.imread(path)
-            if arr.dtype == np.uint16 and arr.ndim == 3 and arr.shape[2] in (3, 4):
-                return split_array(arr)
-        except Exception:  # noqa: BLE001 - fall back to Pillow, which gives the clearer error
-            pass
+
+@contextlib.contextmanager
+def _pillow_limit(max_pixels: int | None) -> Iterator[None]:
+    """Let `max_pixels` (not Pillow's own bomb limit) decide what is too large while a file is opened."""
+    previous = Image.MAX_IMAGE_PIXELS
+    if not max_pixels:
+        Image.MAX_IMAGE_PIXELS = None
+    elif previous is not None and max_pixels > previous:
+        Image.MAX_IMAGE_PIXELS = max_pixels
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def _check_size(im: Image.Image, path: Path, max_pixels: int | None) -> None:
+    """Refuse (before decoding) more than max_pixels pixels; warn that only a first frame is used."""
+    w, h = im.size
+    if max_pixels and w * h > max_pixels:
+        need = w * h * BYTES_PER_PIXEL / 1e9
+        raise ColorizationError(
+            f"cannot read image: too large ({w}x{h} = {w * h / 1e6:.1f} megapixels, more than --max-pixels "
+            f"{max_pixels}; colorizing it needs about {need:.0f} GB: raise --max-pixels to try)"
+        )
+    frames = int(getattr(im, "n_frames", 1) or 1)
+    if frames > 1:
+        warnings.warn(f"{path.name} has {frames} frames: only the first one is colorized", stacklevel=3)
+
+
+def read_image(
+    path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read an image file (EXIF orientation applied, 16-bit kept) as float32 RGB H×W×3 and alpha or None.
+
+    More than `max_pixels` pixels (None or 0: no limit) is a ColorizationError raised from the header,
+    before any decoding; an animated or multi-page file warns that only its first frame is used.
+    """
+    path = Path(path)
+    try:
+        with _pillow_limit(max_pixels), Image.open(path) as im:
+            _check_size(im, path, max_pixels)
+            if path.suffix.lower() in (".tif", ".tiff"):
+                wide = _read_wide_tiff(path)
+                if wide is not None:
+                    return wide
             im = exif_upright(im)
             im.load()
             return split_pil(im)
@@ -83,6 +128,19 @@ def read_image(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ColorizationError(f"cannot read image: {first}") from None
+
+
+def _read_wide_tiff(path: Path) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """16-bit RGB(A) TIFF through tifffile when it is installed (Pillow reads it as 8-bit), else None."""
+    try:
+        import tifffile
+
+        arr = tifffile.imread(path, key=0)
+        if arr.dtype == np.uint16 and arr.ndim == 3 and arr.shape[2] in (3, 4):
+            return split_array(arr)
+    except Exception:  # noqa: BLE001 - fall back to Pillow, which gives the clearer error
+        pass
+    return None
 
 
 def to_pil(rgb: np.ndarray, alpha: np.ndarray | None = None) -> Image.Image:
@@ -101,17 +159,18 @@ def flatten(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
 
 
 def save(image: Image.Image, path: Path, fmt: str) -> None:
-    """Save with sensible per-format options (JPEG has no alpha: composite over white)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Save atomically (a temporary file beside `path`, renamed over it when complete) with sensible
+    per-format options (JPEG has no alpha: composite over white)."""
+    options: dict[str, int] = {}
     if fmt == "JPEG":
         if image.mode == "RGBA":
             rgb = np.asarray(image, dtype=np.float32) / 255.0
             image = to_pil(flatten(rgb[..., :3], rgb[..., 3]))
-        image.save(path, fmt, quality=95)
+        options["quality"] = 95
     elif fmt == "WEBP":
-        image.save(path, fmt, quality=95)
-    else:
-        image.save(path, fmt)
+        options["quality"] = 95
+    with atomic_write(path) as file:
+        image.save(file, fmt, **options)
 
 
 def _has_magic(s: str) -> bool:

@@ -1,7 +1,12 @@
 """The three objectives as LightningModules over one shared base, and checkpoint loading."""
 
 from colorization.objectives.base import MAIN, ABInference, ColorizationModule
-from colorization.objectives.checkpoint import LIGHTNING_KEYWORDS, load_checkpoint, require_checkpoint
+from colorization.objectives.checkpoint import (
+    LIGHTNING_KEYWORDS,
+    load_checkpoint,
+    read_checkpoint,
+    require_checkpoint,
+)
 from colorization.objectives.classification import (
     AnnealedMeanInference,
     ClassificationModule,
@@ -21,5 +26,6 @@ __all__ = [
     "RegressionModule",
     "annealed_decode",
     "load_checkpoint",
+    "read_checkpoint",
     "require_checkpoint",
 ]

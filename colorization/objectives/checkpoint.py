@@ -17,7 +17,7 @@ from colorization.errors import ColorizationError, ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     from colorization.objectives.base import ColorizationModule
 
-__all__ = ["LIGHTNING_KEYWORDS", "load_checkpoint", "require_checkpoint"]
+__all__ = ["LIGHTNING_KEYWORDS", "load_checkpoint", "read_checkpoint", "require_checkpoint"]
 
 LIGHTNING_KEYWORDS = ("last", "best", "hpc", "registry")
 """Values of Lightning's `ckpt_path` that name no file (Lightning resolves them itself)."""
@@ -31,8 +31,9 @@ def require_checkpoint(path: str | Path, key: str = "ckpt") -> Path:
     return file
 
 
-def _read(path: Path) -> dict[str, Any]:
-    """The checkpoint's contents; a truncated or foreign file is a one-line ColorizationError."""
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint's contents, memory-mapped (cheap even for a large file: tensors are read when used);
+    a truncated, empty or foreign file is a one-line ColorizationError."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except Exception as err:  # noqa: BLE001 - zip errors, unpickling errors, EOF: all mean "not readable"
@@ -53,7 +54,7 @@ def load_checkpoint(
     kept on the module as `datamodule_hparams` (empty when the checkpoint has none).
     """
     file = require_checkpoint(path, key)
-    checkpoint = _read(file)
+    checkpoint = read_checkpoint(file)
     class_path = checkpoint.get("colorization_class")
     if not class_path:
         raise ColorizationError(f"{path} is not a colorization checkpoint (no colorization_class entry)")
