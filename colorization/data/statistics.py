@@ -57,13 +57,14 @@ class TrainingStatistics:
 
     def compute_prior(self, gamut: ABGamut, device: torch.device | str | None = None) -> ColorPrior:
         """The empirical ab prior of the training split over gamut's bins: computed once, cached, reused."""
-        path = self._cache_key("prior", gamut.points.detach().cpu().numpy().tobytes())
+        prior = ColorPrior(gamut.to("cpu"))
+        key = gamut.points.detach().cpu().numpy().tobytes() + prior.smoothing.encode()  # one cache per method
+        path = self._cache_key("prior", key)
         if path.is_file():
             try:
                 return ColorPrior.load(path)
             except ValueError as exc:
                 log.warning("ignoring a bad cached prior %s (%s)", path, exc)
-        prior = ColorPrior(gamut.to("cpu"))
         for ab in self._train_batches("prior", device):
             prior.update(ab)  # nearest bins on ab's device; only the bin counts come back to the host
         prior.finalize()
