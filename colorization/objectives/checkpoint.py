@@ -17,7 +17,7 @@ from colorization.errors import ColorizationError, ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     from colorization.objectives.base import ColorizationModule
 
-__all__ = ["LIGHTNING_KEYWORDS", "load_checkpoint", "require_checkpoint"]
+__all__ = ["LIGHTNING_KEYWORDS", "load_checkpoint", "read_checkpoint", "require_checkpoint"]
 
 LIGHTNING_KEYWORDS = ("last", "best", "hpc", "registry")
 """Values of Lightning's `ckpt_path` that name no file (Lightning resolves them itself)."""
@@ -41,6 +41,11 @@ def _read(path: Path) -> dict[str, Any]:
     if not isinstance(checkpoint, dict):
         raise ColorizationError(f"{path} is not a colorization checkpoint (no colorization_class entry)")
     return checkpoint
+
+
+def read_checkpoint(path: str | Path, key: str = "ckpt") -> dict[str, Any]:
+    """The contents of an existing checkpoint file (a dict), without building its module; one-line errors."""
+    return _read(require_checkpoint(path, key))
 
 
 def load_checkpoint(
