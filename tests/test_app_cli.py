@@ -27,7 +27,7 @@ def data_dir(shared_data_dir: Path) -> Path:
         (["loss.lambda=1.5"], "loss.lambda=1.5"),
         (
             ["loss=bogus"],
-            "loss=bogus is not an option of 'loss'; allowed values: cgan_l1, l1, l2, rebalanced_ce",
+            "loss=bogus is not an option of 'loss'; allowed values: cgan_l1, huber, l1, l2, rebalanced_ce",
         ),
         (["model.nope=1"], "model.nope"),
         (["data=folder", "data.root=/no/such/folder", "logger=none"], "/no/such/folder"),

@@ -95,7 +95,7 @@ def test_ties_on_grid_points_and_midpoints() -> None:
     _assert_exact_knn(ab, ZHANG)
 
 
-@pytest.mark.parametrize("k", [1, 2, 5, 8])
+@pytest.mark.parametrize("k", [1, 2, 5, 8, 10])
 def test_other_k_and_tensor_gamut(k: int) -> None:
     torch.manual_seed(k)
     ab = (torch.rand(1, 2, 20, 20) - 0.5) * 240

@@ -94,7 +94,7 @@ def test_prior_sums_to_one_and_streams(zhang: ABGamut, photo_ab: torch.Tensor) -
     assert one.counts.sum() == photo_ab.shape[-1] * photo_ab.shape[-2]
 
 
-def test_prior_counts_nearest_bins_and_smooths(zhang: ABGamut, photo_ab: torch.Tensor) -> None:
+def test_prior_counts_nearest_bins_and_smooths_between_bins(zhang: ABGamut, photo_ab: torch.Tensor) -> None:
     pts = zhang.points.double().numpy()
     ab = photo_ab[0].reshape(2, -1).t().double().numpy()
     nearest = ((ab[:, None, :] - pts[None]) ** 2).sum(-1).argmin(1)
@@ -102,7 +102,7 @@ def test_prior_counts_nearest_bins_and_smooths(zhang: ABGamut, photo_ab: torch.T
     prior = ColorPrior(zhang, sigma=0.0).update(photo_ab)
     np.testing.assert_array_equal(prior.counts.numpy(), counts)
     np.testing.assert_allclose(prior.probs.numpy(), counts / counts.sum(), rtol=1e-6)
-    smooth = ColorPrior(zhang, sigma=5.0).update(photo_ab).probs.double().numpy()
+    smooth = ColorPrior(zhang, sigma=5.0, smoothing="bins").update(photo_ab).probs.double().numpy()
     d2 = ((pts[:, None, :] - pts[None]) ** 2).sum(-1)
     ref = np.exp(-d2 / 50.0) @ counts
     np.testing.assert_allclose(smooth, ref / ref.sum(), rtol=1e-5, atol=1e-9)

@@ -34,6 +34,8 @@ from colorization.objectives import LIGHTNING_KEYWORDS
 
 log = logging.getLogger(__name__)
 
+# Keys of the model config that are arguments of the objective (fine-tuning, simulated user hints).
+MODEL_OPTIONS = ("init", "freeze", "hints")
 # Variables Lightning's subprocess launcher sets in the launching process for its DDP ranks.
 _DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 
@@ -90,12 +92,17 @@ def optimizer_spec(cfg: DictConfig) -> dict[str, Any]:
 def build_module(cfg: DictConfig) -> LightningModule:
     """The objective's LightningModule from `loss.module`, with the network, optimiser and scheduler specs.
 
+    `model.init`, `model.freeze` and `model.hints` (where the model config has them) are passed on too.
     The specs stay plain dicts: the module builds them itself (it knows out_channels) and records them with
     save_hyperparameters, so checkpoints load without this config. A ConfigError of the module gets the
     chosen model and loss (their `name` keys) in front of its own line.
     """
     spec: dict[str, Any] = plain(cfg.loss.module)
     cls = get_class(spec.pop("_target_"))
+    for key in MODEL_OPTIONS:  # fine-tuning and hints: the model's keys, the objective's arguments
+        value = plain(OmegaConf.select(cfg, f"model.{key}", default=None))
+        if value is not None:
+            spec[key] = value
     net: dict[str, Any] = plain(cfg.model.net)
     if OmegaConf.select(cfg, "loss.predicts", default="ab") == "bins" and net.get("final_activation"):
         net["final_activation"] = None  # class logits stay raw; a tanh head is for the 2 ab channels only

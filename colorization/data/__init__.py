@@ -24,7 +24,7 @@ Every value is checked once, in the constructor of the DataModule or the source 
 (colorization.data.checks): a bad one is a ConfigError naming its key and the allowed values.
 
 Caches (index, prior, gamut) live in `<root>/.colorization/` (or ~/.cache/colorization/<hash> when root is
-read-only or remote), written atomically under a lock file (colorization.data.locking); under DDP the index
+read-only or remote), written atomically under a lock file (colorization.atomic); under DDP the index
 is built by local rank 0 (prepare_data) and the prior by global rank 0, the other ranks read or receive them.
 `data=shards` streams WebDataset tar shards written by `python -m colorization.data.shard SRC OUT` from a
 folder or object storage (colorization.data.sources.shards, colorization.data.streaming).

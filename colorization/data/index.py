@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from colorization.atomic import atomic_path, file_lock
 from colorization.data.images import DEFAULT_MAX_PIXELS, is_image_file, probe
-from colorization.data.locking import atomic_file, file_lock
 from colorization.data.splits import SPLIT_FOLDERS, SPLITS, assign_split, folder_split, path_fraction
 from colorization.data.table import PathTable
 
@@ -117,7 +117,7 @@ class DataIndex:
     def save(self, path: str | Path) -> None:
         """Write the columns as an uncompressed .npz (atomically; without the root, so data can move)."""
         meta = {"version": INDEX_VERSION, "skipped": self.skipped, "stamps": self.stamps}
-        with atomic_file(path) as tmp, open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(
                 f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), path_blob=self.paths.blob,
                 path_offsets=self.paths.offsets, width=self.width, height=self.height, gray=self.gray,

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from colorization.data.locking import atomic_file
+from colorization.atomic import atomic_path
 from colorization.data.splits import SPLITS
 from colorization.errors import ColorizationError
 
@@ -112,7 +112,7 @@ def write_shards(
             for start in range(0, len(paths), size):
                 name = f"{split}-{len(shards):06d}.tar"
                 info = {"name": name, "count": 0, "gray": 0, "bytes": 0}
-                with atomic_file(out / name) as tmp, open(tmp, "wb") as f:
+                with atomic_path(out / name) as tmp, open(tmp, "wb") as f:
                     writer = wds.TarWriter(f, encoder=False, mtime=0)
                     for pos in order[start : start + size].tolist():
                         rel = paths[pos]
@@ -130,7 +130,7 @@ def write_shards(
                     writer.close()
                 shards.append(info)
             manifest["splits"][split] = shards
-    with atomic_file(out / MANIFEST) as tmp:
+    with atomic_path(out / MANIFEST) as tmp:
         tmp.write_text(json.dumps(manifest, indent=1))
     return manifest
 

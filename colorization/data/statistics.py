@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 import torch
 
+from colorization.atomic import atomic_path, file_lock
 from colorization.color import ABGamut, ColorPrior, denormalize_ab, lab_batch
 from colorization.data.loading import cpu_threads
-from colorization.data.locking import atomic_file, file_lock
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,7 +92,7 @@ class TrainingStatistics:
                 return value
             value = compute()
             try:
-                with atomic_file(path) as tmp:
+                with atomic_path(path) as tmp:
                     save(value, tmp)
             except OSError as exc:
                 log.warning("could not cache %s (%s)", path, exc)
@@ -108,7 +108,8 @@ class TrainingStatistics:
             return prior.finalize()
 
         def work() -> ColorPrior:
-            path = self._cache_key("prior", gamut.points.detach().cpu().numpy().tobytes())
+            key = gamut.points.detach().cpu().numpy().tobytes() + ColorPrior(gamut).smoothing.encode()
+            path = self._cache_key("prior", key)  # one cache per smoothing method
             return self._cached(path, ColorPrior.load, compute, lambda prior, tmp: prior.save(tmp))
 
         return self._on_rank_zero(work)

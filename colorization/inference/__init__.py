@@ -3,7 +3,9 @@
 - info: ModelInfo, the ONNX metadata contract between export and colorize;
 - files: images in and out (arrays, PIL, files; output planning for the command line);
 - backends: TorchBackend (checkpoints, via load_model) and OnnxBackend (onnxruntime only);
-- colorizer: the Colorizer (from_checkpoint, from_onnx, from_module, load);
+- pretrained: published weights (eccv16, siggraph17) as inference models, via load_pretrained;
+- hints: user hints for a network that takes them (the JSON format of `colorize --hints`);
+- colorizer: the Colorizer (from_checkpoint, from_onnx, from_pretrained, from_module, load);
 - export: checkpoint → ONNX with parity check (imports torch; not imported here);
 - cli: the colorize command (``python -m colorization.colorize``, console script ``colorize``).
 

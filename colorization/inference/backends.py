@@ -30,8 +30,9 @@ __all__ = [
     "trained_size",
 ]
 
-Backend = Callable[[np.ndarray], np.ndarray]
-"""L_n (float32 B×1×h×w) → ab in Lab units (float32 B×2×h×w, same h and w)."""
+Backend = Callable[..., np.ndarray]
+"""L_n (float32 B×1×h×w) [, hints (float32 B×3×h×w) for a model that takes them] → ab in Lab units
+(float32 B×2×h×w, same h and w)."""
 
 
 def size_multiple(*modules: Any) -> int:
@@ -108,6 +109,7 @@ def load_model(
         size_multiple=module.input_multiple,
         temperature=t_used,
         source=str(path),
+        hints=bool(getattr(model, "takes_hints", False)),
     )
     return model, info
 
@@ -124,11 +126,14 @@ class TorchBackend:
         self.device = torch_device(device)
         self.model = model.to(self.device).eval()
 
-    def __call__(self, L_n: np.ndarray) -> np.ndarray:
-        """Predict ab (Lab units) for normalised L."""
+    def __call__(self, L_n: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        """Predict ab (Lab units) for normalised L (and hint planes, for a model that takes them)."""
         with self.torch.inference_mode():
             x = self.torch.from_numpy(np.ascontiguousarray(L_n, dtype=np.float32)).to(self.device)
-            return self.model(x).float().cpu().numpy()
+            if hints is None:
+                return self.model(x).float().cpu().numpy()
+            h = self.torch.from_numpy(np.ascontiguousarray(hints, dtype=np.float32)).to(self.device)
+            return self.model(x, h).float().cpu().numpy()
 
 
 class OnnxBackend:
@@ -156,11 +161,22 @@ class OnnxBackend:
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own error types
             raise ColorizationError(f"cannot load ONNX model {path}: {str(e).splitlines()[0]}") from None
-        self.input_name = self.session.get_inputs()[0].name
+        inputs = self.session.get_inputs()
+        self.input_name = inputs[0].name
+        self.hints_name = inputs[1].name if len(inputs) > 1 else None  # a hint-taking model's 2nd input
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
         self.info = ModelInfo.from_metadata(meta, source=str(path))
+        self.info.hints = self.hints_name is not None
 
-    def __call__(self, L_n: np.ndarray) -> np.ndarray:
-        """Predict ab (Lab units) for normalised L."""
+    def __call__(self, L_n: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        """Predict ab (Lab units) for normalised L (and hint planes; zeros when the model takes them)."""
         x = np.ascontiguousarray(L_n, dtype=np.float32)
-        return self.session.run(None, {self.input_name: x})[0]
+        feed = {self.input_name: x}
+        if self.hints_name is not None:
+            shape = (x.shape[0], 3, *x.shape[2:])
+            feed[self.hints_name] = (
+                np.zeros(shape, np.float32) if hints is None else np.ascontiguousarray(hints, np.float32)
+            )
+        elif hints is not None:
+            raise ColorizationError("this ONNX model takes no user hints")
+        return self.session.run(None, feed)[0]

@@ -1,7 +1,8 @@
 """The colorize command: colorize users' photos at full resolution with a checkpoint or an ONNX model.
 
-    python -m colorization.colorize INPUT... -o OUT (--ckpt PATH | --onnx model.onnx) [options]
+    python -m colorization.colorize INPUT... -o OUT (--ckpt PATH | --onnx model.onnx | --pretrained NAME)
     colorize photos/ "scans/**/*.tif" -o out/ --ckpt last.ckpt --compare
+    colorize photo.jpg -o out/ --pretrained siggraph17 --hints hints.json
 
 What happens to each photo is colorization.inference.colorizer's docstring. Choices, documented:
 - Inputs: files, folders (searched recursively; the sub-folder structure is kept under OUT) and globs
@@ -19,11 +20,17 @@ What happens to each photo is colorization.inference.colorizer's docstring. Choi
   nothing could be colorized (all inputs failed, no input found, or the model did not load);
   2 for a command-line usage error. Each failure is reported on one line and summarised at the end.
 - The ONNX path (``--onnx``) imports onnxruntime, numpy and PIL only: never torch nor scikit-image.
+- ``--pretrained eccv16|siggraph17`` uses Zhang et al.'s released weights (colorization.nets.registry),
+  downloaded once into torch hub's cache; ``--weights PATH`` uses a copy of the file instead (offline).
+- ``--hints FILE`` gives user points with colours to a model that takes them (siggraph17, or a checkpoint
+  of model=siggraph17); the format is colorization.inference.hints' docstring. Without it such a model
+  colorizes automatically.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import warnings
 from collections.abc import Sequence
@@ -43,6 +50,7 @@ from colorization.inference.files import (
     save,
     to_pil,
 )
+from colorization.inference.hints import load_hints
 from colorization.inference.info import DEFAULT_SIZE
 
 __all__ = ["build_parser", "main"]
@@ -52,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The colorize command's argument parser."""
     p = argparse.ArgumentParser(
         prog="colorize",
-        description="Colorize photos at full resolution with a trained checkpoint or an ONNX model.",
+        description="Colorize photos at full resolution with a checkpoint, ONNX model or published weights.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or globs")
     p.add_argument(
@@ -65,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--ckpt", metavar="PATH", help="Lightning checkpoint (PyTorch path)")
     src.add_argument("--onnx", metavar="PATH", help="exported ONNX model (onnxruntime only, no torch)")
+    src.add_argument(
+        "--pretrained", metavar="NAME", help="published weights: eccv16, siggraph17 (downloaded once)"
+    )
+    p.add_argument(
+        "--weights", metavar="PATH", help="with --pretrained: a copy of the released file (offline)"
+    )
+    p.add_argument("--hints", metavar="FILE", help="user hints (JSON points with colours) for siggraph17")
     p.add_argument(
         "--size",
         type=int,
@@ -131,18 +146,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.weights and not args.pretrained:
+        parser.error("--weights needs --pretrained NAME")
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
+        hints = load_hints(args.hints) if args.hints else None
         kwargs = dict(size=args.size, keep_aspect=args.keep_aspect, enhance=args.enhance)
         load = Colorizer.from_onnx if args.onnx else Colorizer.from_checkpoint
+        if args.pretrained:
+            load = functools.partial(Colorizer.from_pretrained, weights=args.weights)
         colorizer = load(
-            args.onnx or args.ckpt,
+            args.pretrained or args.onnx or args.ckpt,
             temperature=args.temperature,
             device=args.device,
             threads=args.threads,
             **kwargs,
         )
+        if hints is not None and not colorizer.info.hints:
+            raise ColorizationError(
+                "--hints needs a model that takes user hints (e.g. --pretrained siggraph17)"
+            )
     except (ColorizationError, ValueError, FileNotFoundError) as e:
         console.print(f"error: {_first_line(e)}", markup=False)
         return 1
@@ -181,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rgb, alpha = read_image(src, max_pixels=args.max_pixels)
                 for note in notes:
                     progress.console.print(f"note: {note.message}", markup=False)
-                result = colorizer.colorize_rgb(rgb)
+                result = colorizer.colorize_rgb(rgb, hints)
                 save(to_pil(result, alpha), dst, fmt)
                 if args.compare:
                     side = np.concatenate([flatten(rgb, alpha), flatten(result, alpha)], axis=1)

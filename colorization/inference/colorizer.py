@@ -11,6 +11,9 @@ chroma reduced (never their lightness), so the output's L equals the input's L u
   and ab is smooth enough that stretching it back costs nothing visible. ``keep_aspect`` instead scales
   the short side to ``size`` and rounds the long side to the net's size_multiple (no padding, so no
   artificial borders enter the receptive field).
+- ``hints`` (a network that takes them, e.g. ``from_pretrained("siggraph17")``): user points with a colour
+  (colorization.inference.hints: the JSON format of ``colorize --hints``), mapped to the network's size
+  as hint planes; without hints such a network colorizes automatically.
 - ``enhance=(w, c, alpha, beta)`` applies the saturation enhancer to the result, then puts the original
   L back, so enhancement changes chroma only.
 - Colour work is colorization.imaging's numpy float32 on both backends; torch is imported only by the
@@ -31,6 +34,7 @@ from colorization.errors import ColorizationError
 from colorization.imaging import L_CENT, L_NORM, to_uint8, to_uint16
 from colorization.inference.backends import Backend, OnnxBackend, TorchBackend, load_model, size_multiple
 from colorization.inference.files import read_image, split_array, split_pil, to_pil
+from colorization.inference.hints import Hint, hint_planes
 from colorization.inference.info import DEFAULT_SIZE, ModelInfo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -116,11 +120,31 @@ class Colorizer:
         return cls(backend, backend.info, **kwargs)
 
     @classmethod
+    def from_pretrained(
+        cls,
+        name: str,
+        *,
+        weights: str | Path | None = None,
+        temperature: float | None = None,
+        device: str = "cpu",
+        threads: int | None = None,
+        **kwargs: Any,
+    ) -> Colorizer:
+        """Colorizer for published weights ("eccv16", "siggraph17": colorization.nets.registry), downloaded
+        once into the cache; `weights` uses a copy of the released file instead (no network needed)."""
+        from colorization.inference.pretrained import load_pretrained
+
+        model, info = load_pretrained(name, weights=weights, temperature=temperature, device=device)
+        return cls(TorchBackend(model, device, threads), info, **kwargs)
+
+    @classmethod
     def from_module(
         cls, model: torch.nn.Module, *, device: str = "cpu", info: ModelInfo | None = None, **kwargs: Any
     ) -> Colorizer:
         """Colorizer for any torch module mapping L_n B×1×H×W to ab (Lab units) B×2×H×W."""
-        info = info or ModelInfo(size_multiple=size_multiple(model))
+        info = info or ModelInfo(
+            size_multiple=size_multiple(model), hints=bool(getattr(model, "takes_hints", False))
+        )
         return cls(TorchBackend(model, device), info, **kwargs)
 
     @classmethod
@@ -142,22 +166,32 @@ class Colorizer:
 
         return side(height), side(width)
 
-    def predict_ab(self, L: np.ndarray) -> np.ndarray:
-        """ab (Lab units, 2×H×W float32) for a full-resolution L (H×W, Lab units), via the net's size."""
+    def predict_ab(self, L: np.ndarray, hints: Sequence[Hint] | None = None) -> np.ndarray:
+        """ab (Lab units, 2×H×W float32) for a full-resolution L (H×W, Lab units), via the net's size;
+        `hints` (points in L's pixels) need a network that takes them."""
         H, W = L.shape
         h, w = self.net_size(H, W)
         small = _resize_channels(L[None].astype(np.float32), (h, w), Image.BILINEAR)
         L_n = ((small - np.float32(L_CENT)) / np.float32(L_NORM))[None]  # 1×1×h×w
-        ab = np.asarray(self.backend(L_n), dtype=np.float32)
+        if hints is None:
+            ab = np.asarray(self.backend(L_n), dtype=np.float32)
+        else:
+            if not self.info.hints:
+                raise ColorizationError(
+                    "hints need a model that takes user hints (e.g. --pretrained siggraph17)"
+                )
+            ab = np.asarray(
+                self.backend(L_n, hint_planes(list(hints), (H, W), (h, w))[None]), dtype=np.float32
+            )
         if ab.ndim != 4 or ab.shape[:2] != (1, 2):
             raise ColorizationError(f"the model returned shape {tuple(ab.shape)}, expected 1×2×{h}×{w}")
         return _resize_channels(ab[0], (H, W), Image.BILINEAR)
 
-    def colorize_rgb(self, rgb: np.ndarray) -> np.ndarray:
+    def colorize_rgb(self, rgb: np.ndarray, hints: Sequence[Hint] | None = None) -> np.ndarray:
         """Colorize float RGB H×W×3 in [0,1] (colour is reduced to its L) → float32 RGB H×W×3 in [0,1]."""
         lab = imaging.rgb_to_lab(rgb)
         L = lab[..., 0].copy()
-        ab = self.predict_ab(L)
+        ab = self.predict_ab(L, hints)
         lab[..., 1] = ab[0]
         lab[..., 2] = ab[1]
         out = imaging.lab_to_rgb(lab)
@@ -168,17 +202,19 @@ class Colorizer:
             out = imaging.lab_to_rgb(lab2)
         return out
 
-    def colorize(self, image: Image.Image | np.ndarray | str | Path) -> Image.Image | np.ndarray:
+    def colorize(
+        self, image: Image.Image | np.ndarray | str | Path, hints: Sequence[Hint] | None = None
+    ) -> Image.Image | np.ndarray:
         """Colorize a PIL image (→ RGB/RGBA PIL), an array (→ same dtype and channels) or a file (→ PIL)."""
         if isinstance(image, (str, Path)):
             rgb, alpha = read_image(image)
-            return to_pil(self.colorize_rgb(rgb), alpha)
+            return to_pil(self.colorize_rgb(rgb, hints), alpha)
         if isinstance(image, Image.Image):
             rgb, alpha = split_pil(image)
-            return to_pil(self.colorize_rgb(rgb), alpha)
+            return to_pil(self.colorize_rgb(rgb, hints), alpha)
         arr = np.asarray(image)
         rgb, alpha = split_array(arr)
-        out = self.colorize_rgb(rgb)
+        out = self.colorize_rgb(rgb, hints)
         if alpha is not None:
             out = np.concatenate([out, alpha[..., None]], axis=2)
         if arr.dtype == np.uint8:

@@ -1,12 +1,14 @@
 """Export a trained checkpoint to ONNX for deployment where PyTorch is too heavy.
 
     python -m colorization.export --ckpt last.ckpt -o model.onnx [--temperature 0.38] [--opset 17]
+    python -m colorization.export --pretrained eccv16 -o eccv16.onnx [--weights PATH]
 
 The graph maps normalised L (``L``: float32 B×1×H×W, (L-50)/100) to ab in Lab units (``ab``: float32
 B×2×H×W, same H and W), with dynamic batch, height and width. For classification models the annealed
 mean is inside the graph, at the temperature chosen here (the model's own T by default). The model's
 image size, size_multiple, temperature and objective are stored in the ONNX metadata_props (the keys
-of colorization.inference.info.ModelInfo), which ``python -m colorization.colorize --onnx`` reads. The
+of colorization.inference.info.ModelInfo), which ``python -m colorization.colorize --onnx`` reads. A model
+that takes user hints (SIGGRAPH17) has a second input, ``hints`` (float32 B×3×H×W). The
 exporter is torch's TorchScript-based one (``dynamo=False``): the dynamo exporter needs onnxscript,
 which is not a dependency.
 """
@@ -26,7 +28,7 @@ from colorization.errors import ColorizationError
 from colorization.inference.backends import load_model
 from colorization.inference.info import DEFAULT_SIZE, ModelInfo, require
 
-__all__ = ["MIN_OPSET", "check_parity", "export_model", "export_onnx", "main"]
+__all__ = ["MIN_OPSET", "check_parity", "export_model", "export_onnx", "export_pretrained", "main"]
 
 MIN_OPSET = 17
 
@@ -53,21 +55,22 @@ def export_model(
     m = max(1, int(info.size_multiple))
     side = example_size or info.image_size or DEFAULT_SIZE
     side = max(m, (side // m) * m)
-    example = torch.zeros(1, 1, side, side)
+    example: tuple[torch.Tensor, ...] = (torch.zeros(1, 1, side, side),)
+    names = ["L"]
+    if info.hints:
+        example, names = (*example, torch.zeros(1, 3, side, side)), ["L", "hints"]
+    axes = {0: "batch", 2: "height", 3: "width"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notes
         torch.onnx.export(
             model,
-            (example,),
+            example,
             str(output),
             dynamo=False,
             opset_version=opset,
-            input_names=["L"],
+            input_names=names,
             output_names=["ab"],
-            dynamic_axes={
-                "L": {0: "batch", 2: "height", 3: "width"},
-                "ab": {0: "batch", 2: "height", 3: "width"},
-            },
+            dynamic_axes={**{name: axes for name in names}, "ab": axes},
             do_constant_folding=True,
         )
     proto = onnx.load(str(output))
@@ -81,7 +84,7 @@ def export_model(
     onnx.checker.check_model(proto)
     onnx.save(proto, str(output))
     if check:
-        diff = check_parity(model, output, (2, 1, side + m, side))
+        diff = check_parity(model, output, (2, 1, side + m, side), hints=info.hints)
         if diff > atol:
             raise ColorizationError(
                 f"ONNX and PyTorch disagree after export: max |Δab| = {diff:.3g} > {atol}"
@@ -89,15 +92,24 @@ def export_model(
     return output
 
 
-def check_parity(model: torch.nn.Module, onnx_path: str | Path, shape: tuple[int, int, int, int]) -> float:
-    """Max |ab_onnx - ab_torch| on a random normalised-L input of `shape` (also tests dynamic axes)."""
+def check_parity(
+    model: torch.nn.Module, onnx_path: str | Path, shape: tuple[int, int, int, int], hints: bool = False
+) -> float:
+    """Max |ab_onnx - ab_torch| on a random normalised-L input of `shape` (also tests dynamic axes), with
+    a few random hint pixels for a model that takes hints."""
     ort = require("onnxruntime")
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(shape, generator=gen) - 0.5
+    inputs = (x,)
+    if hints:
+        mask = (torch.rand(shape, generator=gen) < 0.01).float()
+        ab = (torch.rand((shape[0], 2, *shape[2:]), generator=gen) - 0.5) * mask
+        inputs = (x, torch.cat([ab, mask], 1))
     with torch.inference_mode():
-        ref = model(x).float().numpy()
+        ref = model(*inputs).float().numpy()
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    feed = {i.name: t.numpy() for i, t in zip(sess.get_inputs(), inputs, strict=True)}
+    got = sess.run(None, feed)[0]
     if got.shape != ref.shape:
         raise ColorizationError(f"ONNX output shape {got.shape} differs from PyTorch's {ref.shape}")
     return float(np.abs(got - ref).max())
@@ -119,12 +131,34 @@ def export_onnx(
     return export_model(model, output, info, opset=opset, check=check), info
 
 
+def export_pretrained(
+    name: str,
+    output: str | Path,
+    *,
+    weights: str | Path | None = None,
+    temperature: float | None = None,
+    image_size: int | None = None,
+    opset: int = MIN_OPSET,
+    check: bool = True,
+) -> tuple[Path, ModelInfo]:
+    """Export published weights (colorization.nets.registry) to ONNX; returns the file and its metadata."""
+    from colorization.inference.pretrained import load_pretrained
+
+    model, info = load_pretrained(name, weights=weights, temperature=temperature, device="cpu")
+    if image_size is not None:
+        info.image_size = int(image_size)
+    return export_model(model, output, info, opset=opset, check=check), info
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m colorization.export`; returns the exit status."""
     p = argparse.ArgumentParser(
         prog="python -m colorization.export", description="Export a colorization checkpoint to ONNX."
     )
-    p.add_argument("--ckpt", required=True, metavar="PATH", help="Lightning checkpoint")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ckpt", metavar="PATH", help="Lightning checkpoint")
+    src.add_argument("--pretrained", metavar="NAME", help="published weights: eccv16, siggraph17")
+    p.add_argument("--weights", metavar="PATH", help="with --pretrained: a copy of the released file")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="ONNX file to write")
     p.add_argument(
         "--temperature",
@@ -141,15 +175,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--opset", type=int, default=MIN_OPSET, help=f"ONNX opset (>= {MIN_OPSET})")
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch check")
     args = p.parse_args(argv)
+    if args.weights and not args.pretrained:
+        p.error("--weights needs --pretrained NAME")
     try:
-        path, info = export_onnx(
-            args.ckpt,
-            args.output,
-            temperature=args.temperature,
-            image_size=args.size,
-            opset=args.opset,
-            check=not args.no_check,
-        )
+        if args.pretrained:
+            path, info = export_pretrained(
+                args.pretrained,
+                args.output,
+                weights=args.weights,
+                temperature=args.temperature,
+                image_size=args.size,
+                opset=args.opset,
+                check=not args.no_check,
+            )
+        else:
+            path, info = export_onnx(
+                args.ckpt,
+                args.output,
+                temperature=args.temperature,
+                image_size=args.size,
+                opset=args.opset,
+                check=not args.no_check,
+            )
     except (ColorizationError, ValueError, FileNotFoundError) as e:
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
         return 1

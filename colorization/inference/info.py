@@ -1,9 +1,11 @@
 """What a deployed model is: ModelInfo, the contract between export and colorize (ONNX metadata_props).
 
 The keys written by `ModelInfo.to_metadata` are a file format: ``objective``, ``image_size``,
-``size_multiple``, ``temperature`` (read back by `from_metadata`), ``input`` and ``output`` (for people
-reading the file); export adds ``exported_from``. Also here: the default network size and the one place
-that imports the optional ONNX packages, with the install hint.
+``size_multiple``, ``temperature``, ``hints`` (read back by `from_metadata`), ``input`` and ``output`` (for
+people reading the file); export adds ``exported_from``. A model with ``hints`` "true" has a second graph
+input, ``hints`` (float32 B×3×H×W: the hints' a/110, b/110 and a 0/1 mask; zeros for none).
+Also here: the default network size and the one place that imports the optional ONNX packages, with the
+install hint.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class ModelInfo:
     size_multiple: int = 1
     temperature: float | None = None
     source: str = ""
+    hints: bool = False  # the network also takes user hints (B×3×H×W after L)
     extra: dict[str, str] = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, str]:
@@ -40,7 +43,9 @@ class ModelInfo:
             "image_size": "" if self.image_size is None else str(int(self.image_size)),
             "size_multiple": str(int(self.size_multiple)),
             "temperature": "" if self.temperature is None else repr(float(self.temperature)),
-            "input": f"L_n = (L - {L_CENT:g}) / {L_NORM:g}, float32 Bx1xHxW",
+            "hints": "true" if self.hints else "false",
+            "input": f"L_n = (L - {L_CENT:g}) / {L_NORM:g}, float32 Bx1xHxW"
+            + ("; hints: a/110, b/110, 0/1 mask, float32 Bx3xHxW" if self.hints else ""),
             "output": "ab in CIE Lab units, float32 Bx2xHxW, same H and W as the input",
         }
         meta.update(self.extra)
@@ -57,6 +62,7 @@ class ModelInfo:
             size_multiple=int(meta.get("size_multiple", "1") or 1),
             temperature=float(temp) if temp else None,
             source=source,
+            hints=meta.get("hints", "false") == "true",
         )
 
 

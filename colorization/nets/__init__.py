@@ -6,6 +6,8 @@ is the paper's size) and exposes `output_stride` (4 for ZhangNet, 1 otherwise), 
 and, per instance, `size_multiple`.
 `final_activation` is None (raw outputs: always so for class logits) or "tanh" (bounded ab, as pix2pix's
 generator and report 004's CNN have); the objective passes what it needs.
+Published weights (Zhang et al.'s ECCV16 and SIGGRAPH17 releases) are in nets.registry, with the mapping of
+the released state dicts onto these networks in nets.zhang_release.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from colorization.nets.cnn import BaselineCNN
 from colorization.nets.common import Generator
 from colorization.nets.koala import KoalaNet
 from colorization.nets.patchgan import PatchGAN
+from colorization.nets.registry import REGISTRY, PublishedModel, load_published, published
+from colorization.nets.siggraph17 import SIGGRAPHNet
 from colorization.nets.unet import AttentionGate, UNetGenerator
 from colorization.nets.zhang import ZhangNet
 
@@ -23,6 +27,11 @@ __all__ = [
     "Generator",
     "KoalaNet",
     "PatchGAN",
+    "PublishedModel",
+    "REGISTRY",
+    "SIGGRAPHNet",
     "UNetGenerator",
     "ZhangNet",
+    "load_published",
+    "published",
 ]

@@ -23,15 +23,24 @@ class Generator(nn.Module):
     `input_multiple(**arguments)` states the multiple the input's H and W must be for the constructor
     arguments given (so a size can be checked before the network is built), and every instance carries
     its own as `size_multiple`.
+    `takes_hints`: the forward also takes user hints, `forward(L, hints)` with hints B×3×H×W (hint a/110,
+    b/110 and a 0/1 mask; None: none, automatic colorization). `num_stages` and `stages()`: the blocks
+    from input to output that fine-tuning may freeze (`model.freeze=N` freezes the first N).
     """
 
     output_stride: int = 1
     size_multiple: int = 1
+    takes_hints: bool = False
+    num_stages: int = 0
 
     @classmethod
     def input_multiple(cls, **arguments: object) -> int:
         """The multiple input H and W must be for these constructor arguments (a fixed one by default)."""
         return cls.size_multiple
+
+    def stages(self) -> list[nn.Module]:
+        """The network's `num_stages` blocks, input first (none by default: nothing to freeze)."""
+        return []
 
 
 def warn_once(key: str, message: str) -> None:

@@ -32,6 +32,7 @@ class ZhangNet(Generator):
 
     output_stride: int = 4
     size_multiple: int = 8
+    num_stages: int = 8
 
     def __init__(
         self,
@@ -66,6 +67,10 @@ class ZhangNet(Generator):
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Conv2d(c8, out_channels, 1)
         self.final = final_activation_layer(final_activation, out_channels)
+
+    def stages(self) -> list[nn.Module]:
+        """Blocks 1–8 (the head is not a stage: fine-tuning always trains it)."""
+        return list(self.blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map normalised L (B×in×H×W, H and W multiples of 8) to B×out×H/4×W/4."""

@@ -1,4 +1,5 @@
-"""The three objectives as LightningModules over one shared base, and checkpoint loading."""
+"""The three objectives as LightningModules over one shared base, checkpoint loading, fine-tuning from
+published weights or checkpoints (finetune), and simulated user hints (hints)."""
 
 from colorization.objectives.base import MAIN, ABInference, ColorizationModule
 from colorization.objectives.checkpoint import (

@@ -13,6 +13,11 @@ Logged keys (all objectives):
 The same keys under ``test/`` for ``trainer.test``. The classification objective also logs
 ``val/T=<t>/<metric>`` for every t in ``eval_temperatures`` (see ClassificationModule).
 
+Fine-tuning and hints (every objective): `init` (config `model.init`) starts the network from published
+weights or a checkpoint, `freeze` (`model.freeze`) keeps its first blocks fixed (objectives.finetune);
+`hints` (`model.hints`) simulates user hints in training for a network that takes them
+(objectives.hints); validation and test run without hints (automatic colorization).
+
 Predictions: ``predict_step`` decodes at ``module.predict_temperature`` (None: the module's own T; set it
 before ``trainer.predict`` to predict at any temperature; regression and cGAN ignore it).
 Across objectives, two callbacks come with every module (``configure_callbacks``): the non-finite-loss
@@ -34,6 +39,8 @@ from colorization.color import AB_NORM, ABGamut, ColorPrior, l_ab_to_rgb, lab_ba
 from colorization.errors import ConfigError
 from colorization.metrics import ColorizationMetrics
 from colorization.nets import Generator
+from colorization.objectives import finetune
+from colorization.objectives.hints import HintSampler
 from colorization.objectives.optimization import check_optimizer, make_optimizer, make_scheduler
 
 _KEEP = object()  # build_net: leave the final activation to the spec / the net's default
@@ -47,21 +54,27 @@ def upsample_to(x: Tensor, size: tuple[int, int] | torch.Size, stride: int) -> T
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
+def net_forward(net: nn.Module, L: Tensor, hints: Tensor | None = None) -> Tensor:
+    """The net's raw output; `hints` (B×3×H×W) go to a net that takes them, None is automatic mode."""
+    return net(L) if hints is None else net(L, hints)
+
+
 class ABInference(nn.Module):
-    """Pure-torch inference for nets that output normalised ab: L_n → ab in Lab units at input size."""
+    """Pure-torch inference for nets that output normalised ab: L_n (and hints) → ab in Lab units."""
 
     def __init__(self, net: nn.Module, output_stride: int = 1) -> None:
         super().__init__()
         self.net = net
         self.output_stride = int(output_stride)
+        self.takes_hints = bool(getattr(net, "takes_hints", False))
 
-    def forward(self, L: Tensor) -> Tensor:
-        """Predict ab (Lab units) for normalised lightness L (B×1×H×W)."""
-        ab = self.net(L).float()
+    def forward(self, L: Tensor, hints: Tensor | None = None) -> Tensor:
+        """Predict ab (Lab units) for normalised lightness L (B×1×H×W) and optional hints (B×3×H×W)."""
+        ab = net_forward(self.net, L, hints).float()
         return upsample_to(ab, L.shape[-2:], self.output_stride) * AB_NORM
 
 
-class ColorizationModule(pl.LightningModule):
+class ColorizationModule(finetune.FineTuning, pl.LightningModule):
     """Base of every objective: subclasses give `out_channels`, `compute_loss` and `decode`.
 
     `net` is a `_target_` spec of a generator without `out_channels` (the objective adds it); `optimizer`
@@ -81,6 +94,9 @@ class ColorizationModule(pl.LightningModule):
         scheduler: dict | None = None,
         perceptual_metrics: bool = True,
         rebalanced_auc: bool = True,
+        init: str | None = None,
+        freeze: int = 0,
+        hints: dict | None = None,
     ) -> None:
         super().__init__()
         self.net_cls = specs.target_of(net, "model.net")
@@ -92,6 +108,13 @@ class ColorizationModule(pl.LightningModule):
         if "out_channels" in net:
             raise ConfigError("model.net must not set out_channels: the objective chooses it")
         self.net_spec = dict(net)
+        self.configure_fine_tuning(init, freeze)
+        self.hint_sampler = HintSampler.from_config(dict(hints)) if hints else None
+        if self.hint_sampler is not None and not getattr(self.net_cls, "takes_hints", False):
+            raise ConfigError(
+                f"model.hints: {self.net_cls.__name__} takes no user hints (SIGGRAPHNet does); "
+                "set model.hints=null"
+            )
         self.optimizer_spec = check_optimizer(optimizer, self.optimizer_key)
         self.scheduler_spec = dict(scheduler) if scheduler else None
         if self.scheduler_spec is not None:
@@ -113,11 +136,18 @@ class ColorizationModule(pl.LightningModule):
     # ---------------------------------------------------------------- building
     def build_net(self, out_channels: int, final_activation: Any = _KEEP) -> nn.Module:
         """Instantiate the net spec with the objective's `out_channels` (and its default final activation,
-        unless the spec sets one)."""
+        unless the spec sets one), after checking that a published `init` fits it; freeze its first blocks."""
+        self.check_init(out_channels)
         extra: dict[str, Any] = {"out_channels": out_channels}
         if final_activation is not _KEEP and "final_activation" not in self.net_spec:
             extra["final_activation"] = final_activation
-        return specs.build(self.net_spec, "model.net", **extra)
+        net = specs.build(self.net_spec, "model.net", **extra)
+        finetune.freeze_stages(net, self.freeze)
+        return net
+
+    def sample_hints(self, batch: dict[str, Tensor]) -> Tensor | None:
+        """Simulated user hints for a training batch (None without `hints`: automatic colorization)."""
+        return None if self.hint_sampler is None else self.hint_sampler(batch["ab"])
 
     @property
     def output_stride(self) -> int:
@@ -203,13 +233,14 @@ class ColorizationModule(pl.LightningModule):
         return self.auc_weights[nearest_bins(true_ab, self.auc_points, check=False)]
 
     # ---------------------------------------------------------------- steps
-    def forward(self, L: Tensor) -> Tensor:
-        """The net's raw output for normalised lightness (logits or normalised ab, at the net's stride)."""
-        return self.net(L)
+    def forward(self, L: Tensor, hints: Tensor | None = None) -> Tensor:
+        """The net's raw output for normalised lightness (logits or normalised ab, at the net's stride)
+        and, for a net that takes them, user hints (B×3×H×W; None: automatic)."""
+        return net_forward(self.net, L, hints)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        """One optimisation step: net forward, objective loss, log `train/loss`."""
-        loss = self.compute_loss(self(batch["L"]), batch)
+        """One optimisation step: net forward (with simulated hints if asked), loss, log `train/loss`."""
+        loss = self.compute_loss(self(batch["L"], self.sample_hints(batch)), batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["L"].shape[0])
         return loss
 
@@ -276,7 +307,8 @@ class ColorizationModule(pl.LightningModule):
     # ---------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> Any:
         """Optimiser (and scheduler) from the specs."""
-        optimizer = make_optimizer(self.optimizer_spec, self.net.parameters(), self.optimizer_key)
+        trainable = [p for p in self.net.parameters() if p.requires_grad]  # frozen blocks stay out
+        optimizer = make_optimizer(self.optimizer_spec, trainable, self.optimizer_key)
         scheduler = make_scheduler(self.scheduler_spec, optimizer)
         if scheduler is None:
             return optimizer
@@ -295,6 +327,7 @@ class ColorizationModule(pl.LightningModule):
                 module = self.get_submodule(name.rpartition(".")[0]) if "." in name else self
                 setattr(module, name.rpartition(".")[2], torch.empty_like(state[name], device=buf.device))
         self.auc_prior_ready = True
+        self._init_pending = False  # the checkpoint's weights win over `init`
 
 
-__all__ = ["MAIN", "ABInference", "ColorizationModule", "upsample_to"]
+__all__ = ["MAIN", "ABInference", "ColorizationModule", "net_forward", "upsample_to"]

@@ -31,9 +31,10 @@ def require_checkpoint(path: str | Path, key: str = "ckpt") -> Path:
     return file
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """The checkpoint's contents, memory-mapped (cheap even for a large file: tensors are read when used);
-    a truncated, empty or foreign file is a one-line ColorizationError."""
+def read_checkpoint(path: str | Path, key: str = "ckpt") -> dict[str, Any]:
+    """The contents of an existing checkpoint file, memory-mapped (cheap even for a large file: tensors are
+    read when used), without building its module; missing, truncated, empty or foreign files are one line."""
+    path = require_checkpoint(path, key)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except Exception as err:  # noqa: BLE001 - zip errors, unpickling errors, EOF: all mean "not readable"

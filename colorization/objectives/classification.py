@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,11 +27,12 @@ from colorization.color import (
     soft_encode,
 )
 from colorization.errors import ConfigError
-from colorization.objectives.base import MAIN, ColorizationModule, upsample_to
+from colorization.objectives.base import MAIN, ColorizationModule, net_forward, upsample_to
 
 log = logging.getLogger(__name__)
 
 PRIORS = ("dataset", "uniform")
+PRIOR_FILES = (".npy", ".pt")
 GAMUTS = ("zhang", "dataset")
 
 
@@ -54,7 +56,7 @@ def annealed_decode(
 
 
 class AnnealedMeanInference(nn.Module):
-    """Pure-torch inference: L_n → bin logits → annealed mean at T → ab (Lab units) at the input size."""
+    """Pure-torch inference: L_n (and hints) → bin logits → annealed mean at T → ab (Lab units), full size."""
 
     def __init__(self, net: nn.Module, points: Tensor, temperature: float, output_stride: int = 1) -> None:
         super().__init__()
@@ -62,10 +64,12 @@ class AnnealedMeanInference(nn.Module):
         self.register_buffer("points", points.detach().clone().float())
         self.temperature = float(temperature)
         self.output_stride = int(output_stride)
+        self.takes_hints = bool(getattr(net, "takes_hints", False))
 
-    def forward(self, L: Tensor) -> Tensor:
-        """Predict ab (Lab units) for normalised lightness L (B×1×H×W)."""
-        return annealed_decode(self.net(L), self.points, self.temperature, L.shape[-2:], self.output_stride)
+    def forward(self, L: Tensor, hints: Tensor | None = None) -> Tensor:
+        """Predict ab (Lab units) for normalised lightness L (B×1×H×W) and optional hints (B×3×H×W)."""
+        logits = net_forward(self.net, L, hints)
+        return annealed_decode(logits, self.points, self.temperature, L.shape[-2:], self.output_stride)
 
 
 class ClassificationModule(ColorizationModule):
@@ -73,7 +77,10 @@ class ClassificationModule(ColorizationModule):
 
     gamut: "zhang" (313 bins) or "dataset" (the training split's bins, from the datamodule's
     `compute_gamut`; the net is then built in `setup`, or from the stored gamut when loading a checkpoint).
-    prior: "dataset" (datamodule's `compute_prior`) or "uniform". rebalance_lambda λ: 0 weighs pixels by the
+    prior: "dataset" (datamodule's `compute_prior`), "uniform", or a file with a precomputed prior (a .npy
+    of Q probabilities over the gamut's bins, e.g. Zhang et al.'s released prior_probs.npy, or a saved
+    ColorPrior .pt), used as it is: never smoothed again. k: the soft encoding's neighbours (the paper says
+    5, the authors' training used 10). rebalance_lambda λ: 0 weighs pixels by the
     inverse prior (the strongest rebalancing), 1 gives every class weight 1 (none); the paper's 0.5 lies
     between. Gamut points, prior and class weights are buffers, so a checkpoint is self-contained. The loss
     is taken at the net's output resolution, with ab area-downsampled to it as in the paper.
@@ -98,9 +105,15 @@ class ClassificationModule(ColorizationModule):
         gamut_min_count: int = 1,
         perceptual_metrics: bool = True,
         rebalanced_auc: bool = True,
+        init: str | None = None,
+        freeze: int = 0,
+        hints: dict | None = None,
     ) -> None:
-        super().__init__(net, optimizer, scheduler, perceptual_metrics, rebalanced_auc)
-        self.prior_kind = checks.choice("loss.prior", prior, PRIORS)
+        super().__init__(net, optimizer, scheduler, perceptual_metrics, rebalanced_auc, init, freeze, hints)
+        is_file = isinstance(prior, str) and Path(prior).suffix.lower() in PRIOR_FILES
+        if not is_file:
+            checks.choice("loss.prior", prior, (*PRIORS, "a .npy or .pt prior file"))
+        self.prior_kind = "file" if is_file else prior
         self.gamut_kind = checks.choice("loss.gamut", gamut, GAMUTS)
         self.rebalance_lambda = checks.number(
             "loss.lambda", rebalance_lambda, "0 <= lambda <= 1", low=0.0, high=1.0
@@ -121,6 +134,8 @@ class ClassificationModule(ColorizationModule):
         self.set_eval_temperatures(eval_temperatures)
         if gamut == "zhang":
             self.net = self.build_net(len(points), final_activation=None)
+        else:
+            self.check_init(None)  # a published head cannot fit bins that the data has yet to give
 
     def set_eval_temperatures(self, temperatures: Sequence[float]) -> None:
         """Log metrics at these temperatures too (evaluate.py's `temperatures=[...]` sets them on a loaded
@@ -173,7 +188,9 @@ class ClassificationModule(ColorizationModule):
             log.info("classification over the dataset gamut: Q=%d bins", self.num_classes)
         if not self._prior_ready:
             prior = None
-            if self.prior_kind == "dataset":
+            if self.prior_kind == "file":
+                prior = self._load_prior(str(self.hparams.prior))
+            elif self.prior_kind == "dataset":
                 if dm is not None and hasattr(dm, "compute_prior"):
                     prior = dm.compute_prior(ABGamut(self.gamut_points.cpu()))
                 else:
@@ -182,6 +199,27 @@ class ClassificationModule(ColorizationModule):
                     )
             self._set_prior(prior if prior is not None else ColorPrior.uniform(self.gamut_points.cpu()))
             self._prior_ready = True
+
+    def _load_prior(self, path: str) -> ColorPrior:
+        """A precomputed prior over this gamut's bins; one-line ConfigError when missing or misfitting."""
+        gamut = ABGamut(self.gamut_points.cpu())
+        try:
+            prior = ColorPrior.load(Path(path).expanduser(), gamut=gamut)
+        except FileNotFoundError:
+            raise ConfigError(f"loss.prior={path}: no such file") from None
+        except ValueError as err:
+            raise ConfigError(f"loss.prior={path}: {err}") from None
+        if prior.gamut.points.shape != gamut.points.shape or not torch.equal(
+            prior.gamut.points, gamut.points
+        ):
+            raise ConfigError(
+                f"loss.prior={path} is over {len(prior)} other bins than the loss's {len(gamut)}"
+            )
+        return prior
+
+    def init_gamut(self) -> Tensor:
+        """The bins a checkpoint used as `model.init` must have been trained over."""
+        return self.gamut_points
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Rebuild the net from the stored gamut so that a dataset-gamut checkpoint loads without data."""

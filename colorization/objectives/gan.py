@@ -53,8 +53,11 @@ class GANModule(ColorizationModule):
         pretrain_steps: int = 0,
         perceptual_metrics: bool = True,
         rebalanced_auc: bool = True,
+        init: str | None = None,
+        freeze: int = 0,
+        hints: dict | None = None,
     ) -> None:
-        super().__init__(net, optimizer, scheduler, perceptual_metrics, rebalanced_auc)
+        super().__init__(net, optimizer, scheduler, perceptual_metrics, rebalanced_auc, init, freeze, hints)
         if self.output_stride != 1:
             raise ConfigError(
                 f"{self.net_cls.__name__} cannot serve the cGAN: it predicts at 1/{self.output_stride} "
@@ -92,7 +95,7 @@ class GANModule(ColorizationModule):
         opt_g, opt_d = self.optimizers()
         L, ab = batch["L"], batch["ab"].float()
         n = L.shape[0]
-        fake = upsample_to(self.net(L).float(), ab.shape[-2:], self.output_stride)
+        fake = upsample_to(self(L, self.sample_hints(batch)).float(), ab.shape[-2:], self.output_stride)
         l1 = F.l1_loss(fake, ab)
         adversarial = self.g_steps >= self.pretrain_steps
         logs = {"train/g_l1": l1.detach(), "train/adversarial": float(adversarial)}
@@ -143,7 +146,8 @@ class GANModule(ColorizationModule):
 
     def configure_optimizers(self) -> Any:
         """G and D optimisers (pix2pix's Adam 2e-4, β=(0.5, 0.999): conf/loss/cgan_l1.yaml) and schedulers."""
-        opt_g = make_optimizer(self.optimizer_spec, self.net.parameters(), self.optimizer_key)
+        trainable = [p for p in self.net.parameters() if p.requires_grad]  # frozen blocks stay out
+        opt_g = make_optimizer(self.optimizer_spec, trainable, self.optimizer_key)
         opt_d = make_optimizer(self.d_optimizer_spec, self.discriminator.parameters(), "loss.d_optimizer")
         sched_g = make_scheduler(self.scheduler_spec, opt_g)
         sched_d = make_scheduler(self.scheduler_spec, opt_d)

@@ -20,8 +20,8 @@ import numpy as np
 from PIL import Image
 
 from colorization import checks
+from colorization.atomic import atomic_path, file_lock
 from colorization.data.images import to_rgb
-from colorization.data.locking import atomic_file, file_lock
 from colorization.data.sources.base import Source
 from colorization.errors import DataUnavailableError
 
@@ -80,7 +80,7 @@ class _Generated(Source):
                 if self.image_root.exists():
                     os.replace(self.image_root, old)
                 os.replace(tmp, self.image_root)
-                with atomic_file(self._manifest) as manifest:
+                with atomic_path(self._manifest) as manifest:
                     manifest.write_text(json.dumps(self._params()))
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
