@@ -176,7 +176,9 @@ def prepare_data_early(datamodule: Any) -> None:
     Only the launching process (local rank 0) does it; Lightning calls prepare_data again inside fit,
     which then finds the data and the cached index ready. DDP ranks started by Lightning skip it here.
     """
-    if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+    # Lightning's launcher sets LOCAL_RANK; under SLURM (submitit, srun) every task is started by SLURM
+    local_rank = os.environ.get("LOCAL_RANK") or os.environ.get("SLURM_LOCALID") or "0"
+    if int(local_rank) == 0:
         datamodule.prepare_data()
 
 
