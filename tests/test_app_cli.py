@@ -21,20 +21,39 @@ def data_dir(shared_data_dir: Path) -> Path:
 # One case per path an error takes to the command line (validation, composition, OmegaConf, data, logger
 # package, Hydra's own argument checks before the task); each validation rule is tested in-process in
 # test_app_config.py.
+SLOW = pytest.mark.slow  # each case is a Python start-up (about 7 s here); one stays in the quick run
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["loss.lambda=1.5"], "loss.lambda=1.5"),
-        (
+        pytest.param(["loss.lambda=1.5"], "loss.lambda=1.5", id="lambda"),
+        pytest.param(
             ["loss=bogus"],
             "loss=bogus is not an option of 'loss'; allowed values: cgan_l1, huber, l1, l2, rebalanced_ce",
+            id="unknown-loss",
+            marks=SLOW,
         ),
-        (["model.nope=1"], "model.nope"),
-        (["data=folder", "data.root=/no/such/folder", "logger=none"], "/no/such/folder"),
-        (["logger=tensorboard"], "logger=tensorboard needs the `tensorboard` package"),
-        (["-m", "--cfg=hydra", "loss.lambda=0,1"], "Only one of --run, --multirun, --cfg"),
+        pytest.param(["model.nope=1"], "model.nope", id="unknown-key", marks=SLOW),
+        pytest.param(
+            ["data=folder", "data.root=/no/such/folder", "logger=none"],
+            "/no/such/folder",
+            id="no-data",
+            marks=SLOW,
+        ),
+        pytest.param(
+            ["logger=tensorboard"],
+            "logger=tensorboard needs the `tensorboard` package",
+            id="tensorboard",
+            marks=SLOW,
+        ),
+        pytest.param(
+            ["-m", "--cfg=hydra", "loss.lambda=0,1"],
+            "Only one of --run, --multirun, --cfg",
+            id="multirun-cfg",
+            marks=SLOW,
+        ),
     ],
-    ids=["lambda", "unknown-loss", "unknown-key", "no-data", "tensorboard", "multirun-cfg"],
 )
 def test_config_errors_are_one_line(args: list[str], needle: str, tmp_path: Path, data_dir: Path) -> None:
     """Each error prints one line on stderr naming the key/values, and the exit status is non-zero; nothing
@@ -51,6 +70,7 @@ def test_config_errors_are_one_line(args: list[str], needle: str, tmp_path: Path
     assert "GPU available" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_multirun_failed_job_does_not_stop_the_sweep(tmp_path: Path, data_dir: Path) -> None:
     """Job #0 diverges (lr 1e30: NaN loss), job #1 still trains and writes its checkpoint; one line per
     failure, one summary line at the end, exit status 1. logger=none with the default callbacks (the
@@ -70,6 +90,7 @@ def test_multirun_failed_job_does_not_stop_the_sweep(tmp_path: Path, data_dir: P
     assert list((sweep_dir / "1" / "images").glob("*.png"))  # image grids without a logger
 
 
+@pytest.mark.slow
 def test_evaluate_missing_checkpoint(tmp_path: Path, data_dir: Path) -> None:
     """evaluate.py with a missing file: one line, exit 1."""
     proc = run_cli("evaluate.py", ["ckpt=/no/such.ckpt", f"hydra.run.dir={tmp_path}"], tmp_path, data_dir)
