@@ -401,7 +401,7 @@ def test_entry_points_reach_the_inference_package(tmp_path: Path) -> None:
     from colorization.inference import cli, colorizer, export
 
     assert shim.main is cli.main and shim.Colorizer is colorizer.Colorizer
-    assert export_shim.main is export.main
+    assert export_shim.export_main is export.main  # with the app's train splits for --calibrate
     pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
     module, name = re.search(r'^colorize = "([\w.]+):(\w+)"$', pyproject, re.MULTILINE).groups()
     assert getattr(importlib.import_module(module), name) is cli.main

@@ -150,6 +150,10 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 def _f_inverse(f: np.ndarray) -> np.ndarray:
     """Inverse of CIE f (cube above 6/29, linear below), branch-free; overwrites f."""
+    if f.size and f.min() >= _F32(_F_KNEE):  # the common case (L > 8, modest chroma): the cube alone
+        cube = f * f
+        cube *= f
+        return cube
     low = np.minimum(f, _F32(_F_KNEE))
     np.maximum(f, _F32(_F_KNEE), out=f)
     cube = f * f
@@ -160,12 +164,12 @@ def _f_inverse(f: np.ndarray) -> np.ndarray:
     return cube
 
 
-def _linear_rgb(L: np.ndarray, a: np.ndarray, b: np.ndarray, t: Any = 1.0) -> np.ndarray:
-    """Linear RGB (3×n, not clipped) of Lab planes with the chroma scaled by t."""
+def _linear_rgb(L: np.ndarray, a: np.ndarray, b: np.ndarray, t: Any = 1.0, y: Any = None) -> np.ndarray:
+    """Linear RGB (3×n, not clipped) of Lab planes with the chroma scaled by t (`y`: Y, when known)."""
     fy = (L + _F32(16.0)) * _F32(1.0 / 116.0)
     x = _f_inverse(fy + a * (t * _F32(1.0 / 500.0)))
     z = _f_inverse(fy - b * (t * _F32(1.0 / 200.0)))
-    return _product(_RGB, (x, _f_inverse(fy), z))
+    return _product(_RGB, (x, _f_inverse(fy) if y is None else y, z))
 
 
 def _chroma_scale(L: np.ndarray, a: np.ndarray, b: np.ndarray, eps: float, steps: int) -> np.ndarray:
@@ -173,13 +177,14 @@ def _chroma_scale(L: np.ndarray, a: np.ndarray, b: np.ndarray, eps: float, steps
     bracket, then the first constraint's crossing on its chord (the channels are smooth on the bracket)."""
     lo, hi = np.zeros(len(L), np.float32), np.ones(len(L), np.float32)
     top = _F32(1.0 + eps)
+    y = _f_inverse((L + _F32(16.0)) * _F32(1.0 / 116.0))  # Y does not depend on the chroma
     for _ in range(steps):
         mid = _F32(0.5) * (lo + hi)
-        c = _linear_rgb(L, a, b, mid)
+        c = _linear_rgb(L, a, b, mid, y)
         ok = ((c >= -eps) & (c <= top)).all(axis=0)
         lo = np.where(ok, mid, lo)
         hi = np.where(ok, hi, mid)
-    c_lo, c_hi = _linear_rgb(L, a, b, lo), _linear_rgb(L, a, b, hi)
+    c_lo, c_hi = _linear_rgb(L, a, b, lo, y), _linear_rgb(L, a, b, hi, y)
     with np.errstate(divide="ignore", invalid="ignore"):
         up = np.where(c_hi > top, (top - c_lo) / (c_hi - c_lo), 1.0)
         down = np.where(c_hi < -eps, (c_lo + eps) / (c_lo - c_hi), 1.0)
@@ -201,7 +206,7 @@ def _srgb(lin: np.ndarray) -> np.ndarray:
 
 
 def lab_planes_to_rgb(
-    L: np.ndarray, a: np.ndarray, b: np.ndarray, eps: float = 1e-5, steps: int = 8
+    L: np.ndarray, a: np.ndarray, b: np.ndarray, eps: float = 1e-5, steps: int = 6
 ) -> np.ndarray:
     """CIE Lab as three planes (any equal shapes) → sRGB shape×3 float32 in [0, 1], with the gamut fit."""
     shape = np.shape(L)
@@ -222,7 +227,7 @@ def lab_planes_to_rgb(
     return out.reshape(*shape, 3)
 
 
-def lab_to_rgb(lab: np.ndarray, eps: float = 1e-5, steps: int = 8) -> np.ndarray:
+def lab_to_rgb(lab: np.ndarray, eps: float = 1e-5, steps: int = 6) -> np.ndarray:
     """CIE Lab ...×3 → sRGB ...×3 float32 in [0, 1]; out-of-gamut colours lose chroma, never lightness."""
     flat = _channels(lab, "lab")
     return lab_planes_to_rgb(flat[:, 0], flat[:, 1], flat[:, 2], eps, steps).reshape(np.shape(lab))

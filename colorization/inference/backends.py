@@ -170,6 +170,10 @@ class OnnxBackend:
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own error types
             raise ColorizationError(f"cannot load ONNX model {path}: {str(e).splitlines()[0]}") from None
         self.session = self.model.session
+        self.input_name = self.model.inputs[0]
+        self.hints_name = (
+            self.model.inputs[1] if self.model.hints else None
+        )  # a hint-taking model's 2nd input
         self.info = ModelInfo.from_metadata(self.model.meta, source=str(path))
         self.info.hints = self.model.hints
         t = self.info.temperature
