@@ -246,7 +246,7 @@ def test_missing_onnx_packages_say_how_to_install(
     astronaut((40, 30)).save(tmp_path / "a.png")
     assert main([str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--onnx", str(onnx_model)]) == 1
     err = capsys.readouterr().err
-    assert 'pip install "colorization[onnx]"' in err and "Traceback" not in err
+    assert 'pip install "colorization-lab[onnx]"' in err and "Traceback" not in err
     info = ModelInfo(size_multiple=4, image_size=16)
     with pytest.raises(ColorizationError, match="onnxruntime is not installed"):
         export_model(StandIn(), tmp_path / "m.onnx", info)
