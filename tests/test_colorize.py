@@ -240,7 +240,7 @@ def test_missing_onnx_packages_say_how_to_install(
     tmp_path: Path, onnx_model: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` raise ImportError
-    hint = r'is not installed: pip install "colorization\[onnx\]"'
+    hint = r'is not installed: pip install "colorization-lab\[onnx\]"'
     with pytest.raises(ColorizationError, match="onnxruntime " + hint):
         Colorizer.from_onnx(onnx_model)
     astronaut((40, 30)).save(tmp_path / "a.png")
