@@ -160,22 +160,23 @@ def bench(
         outs = {
             label: colorizers[label].colorize_rgb(rgb) for label in ("eager torch", "ORT fp32", "ORT int8")
         }
+        ab = colorizers["ORT fp32"].backend(L_n)  # pre/post alone: a stand-in network returning this ab
+        pre_post = timed(lambda: Colorizer(lambda x, hints=None: ab, info).colorize_rgb(rgb), repeats)
     params = sum(p.numel() for p in model.parameters()) / 1e6
     print(
         f"{name}: ZhangNet width {width:g} at {size}×{size} ({params:.2f} M parameters, "
         f"T={info.temperature:g}), photo {rgb.shape[1]}×{rgb.shape[0]}, median of {repeats}"
     )
     net_ref, e2e_ref = rows["eager torch"]
-    print(f"  {'':14} {'network':>10} {'ratio':>7} {'end to end':>11} {'ratio':>7} {'pre/post':>9}")
+    print(f"  {'':14} {'network':>10} {'ratio':>7} {'end to end':>11} {'ratio':>7} {'difference':>10}")
     for label, (net, e2e) in rows.items():
         print(
             f"  {label:14} {net * 1e3:8.1f} ms {net_ref / net:6.2f}× "
             f"{e2e * 1e3:9.1f} ms {e2e_ref / e2e:6.2f}× {(e2e - net) * 1e3:7.1f} ms"
         )
-    pre_post = rows["ORT fp32"][1] - rows["ORT fp32"][0]
     ratio = e2e_ref / rows["ORT int8"][1]
     print(
-        f"  pre/post-processing {pre_post * 1e3:.1f} ms "
+        f"  pre/post-processing alone (network stood in) {pre_post * 1e3:.1f} ms "
         f"(target ≤ 25 ms: {'met' if pre_post <= 0.025 else 'NOT met'})"
     )
     if name == "paper":
