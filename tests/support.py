@@ -6,13 +6,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
+from PIL import Image
+from skimage import data as skdata
+from torch.utils.data import DataLoader
 
 from colorization.color import lab_batch
 from colorization.data.synthetic import synthetic_batch
@@ -128,3 +133,33 @@ def lab_batches(n: int = 8, size: int = 32, bs: int = 4, seed: int = 0) -> list[
     rgb, _ = synthetic_batch(n, size, seed=seed)
     L, ab = lab_batch(rgb)
     return [{"L": L[i : i + bs], "ab": ab[i : i + bs], "rgb": rgb[i : i + bs]} for i in range(0, n, bs)]
+
+
+#: scikit-image's colour photos, the real pictures of the inference tests.
+PHOTOS = {"astronaut": skdata.astronaut, "chelsea": skdata.chelsea, "coffee": skdata.coffee}
+
+
+def photo(name: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A scikit-image photo as uint8 H×W×3, resized (bilinear) to size=(w, h) when given."""
+    img = Image.fromarray(PHOTOS[name]())
+    return np.asarray(img.resize(size, Image.BILINEAR) if size else img)
+
+
+def photo_batches() -> list[dict[str, torch.Tensor]]:
+    """The photos at 32 px as the objectives' batch dicts (L_n, ab_n, rgb)."""
+    samples = []
+    for name in PHOTOS:
+        rgb = torch.from_numpy(photo(name, (32, 32))).permute(2, 0, 1).float()[None] / 255.0
+        L, ab = lab_batch(rgb)
+        samples.append({"L": L[0], "ab": ab[0], "rgb": rgb[0]})
+    return samples
+
+
+def make_checkpoint(path: Path, module: pl.LightningModule, steps: int = 2) -> Path:
+    """Train `module` on the photos for `steps` steps with a Lightning Trainer and save its checkpoint."""
+    trainer = quiet_trainer(max_steps=steps, limit_val_batches=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(module, train_dataloaders=DataLoader(photo_batches(), batch_size=3))
+    trainer.save_checkpoint(path)
+    return path

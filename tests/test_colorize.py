@@ -240,13 +240,13 @@ def test_missing_onnx_packages_say_how_to_install(
     tmp_path: Path, onnx_model: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` raise ImportError
-    hint = r'is not installed: pip install "colorization\[onnx\]"'
+    hint = r'is not installed: pip install "colorization-lab\[onnx\]"'
     with pytest.raises(ColorizationError, match="onnxruntime " + hint):
         Colorizer.from_onnx(onnx_model)
     astronaut((40, 30)).save(tmp_path / "a.png")
     assert main([str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--onnx", str(onnx_model)]) == 1
     err = capsys.readouterr().err
-    assert 'pip install "colorization[onnx]"' in err and "Traceback" not in err
+    assert 'pip install "colorization-lab[onnx]"' in err and "Traceback" not in err
     info = ModelInfo(size_multiple=4, image_size=16)
     with pytest.raises(ColorizationError, match="onnxruntime is not installed"):
         export_model(StandIn(), tmp_path / "m.onnx", info)
@@ -401,7 +401,7 @@ def test_entry_points_reach_the_inference_package(tmp_path: Path) -> None:
     from colorization.inference import cli, colorizer, export
 
     assert shim.main is cli.main and shim.Colorizer is colorizer.Colorizer
-    assert export_shim.main is export.main
+    assert export_shim.export_main is export.main  # with the app's train splits for --calibrate
     pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
     module, name = re.search(r'^colorize = "([\w.]+):(\w+)"$', pyproject, re.MULTILINE).groups()
     assert getattr(importlib.import_module(module), name) is cli.main

@@ -8,18 +8,14 @@ import sys
 import warnings
 from pathlib import Path
 
-import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from skimage import color as skcolor
-from skimage import data as skdata
-from support import adam, quiet_trainer
-from torch.utils.data import DataLoader
+from support import PHOTOS, adam, make_checkpoint, photo, quiet_trainer
 
 from colorization import objectives
-from colorization.color import lab_batch
 from colorization.data import LabDataModule
 from colorization.imaging import rgb_to_lab as rgb_to_lab_np
 from colorization.inference import Colorizer
@@ -32,32 +28,6 @@ ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed
 
 NET = {"_target_": "colorization.nets.ZhangNet", "width": 0.125}
 SIZE = 64
-PHOTOS = {"astronaut": skdata.astronaut, "chelsea": skdata.chelsea, "coffee": skdata.coffee}
-
-
-def photo(name: str, size: tuple[int, int] | None = None) -> np.ndarray:
-    img = Image.fromarray(PHOTOS[name]())
-    return np.asarray(img.resize(size, Image.BILINEAR) if size else img)
-
-
-def training_batches() -> list[dict[str, torch.Tensor]]:
-    """Real photos at 32 px as the objectives' batch dicts (L_n, ab_n, rgb)."""
-    samples = []
-    for name in PHOTOS:
-        rgb = torch.from_numpy(photo(name, (32, 32))).permute(2, 0, 1).float()[None] / 255.0
-        L, ab = lab_batch(rgb)
-        samples.append({"L": L[0], "ab": ab[0], "rgb": rgb[0]})
-    return samples
-
-
-def make_checkpoint(path: Path, module: pl.LightningModule) -> Path:
-    """Train `module` for two steps with a Lightning Trainer and save its checkpoint."""
-    trainer = quiet_trainer(max_steps=2, limit_val_batches=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer.fit(module, train_dataloaders=DataLoader(training_batches(), batch_size=3))
-    trainer.save_checkpoint(path)
-    return path
 
 
 @pytest.fixture(scope="module")

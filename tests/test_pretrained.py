@@ -201,3 +201,21 @@ def test_onnx_export_of_the_release(release, tmp_path) -> None:
     L_n = (np.random.default_rng(2).random((1, 1, 32, 32)) - 0.5).astype(np.float32)
     ref = eccv16_reference(state, torch.from_numpy(L_n)).numpy()
     np.testing.assert_allclose(colorizer.backend(L_n), ref, atol=2e-3)
+
+
+@pytest.mark.slow
+def test_bundle_from_published_weights(release, tmp_path) -> None:
+    """--pretrained eccv16 --bundle DIR: the bundle's runtime (logits, numpy annealed mean at the release's
+    T = 1, PIL upsampling) gives the reference forward's ab."""
+    pytest.importorskip("onnxruntime")
+    from colorization.export import main as export_main
+    from colorization.imaging.runtime import Model
+
+    path, state, _, _ = release
+    folder = tmp_path / "bundle"
+    assert export_main(["--pretrained", "eccv16", "--weights", str(path), "--bundle", str(folder)]) == 0
+    model = Model(folder / "model.onnx")
+    assert model.logits and model.temperature == 1.0 and model.stride == 4 and model.image_size == 256
+    L_n = (np.random.default_rng(2).random((1, 1, 32, 32)) - 0.5).astype(np.float32)
+    ref = eccv16_reference(state, torch.from_numpy(L_n)).numpy()
+    np.testing.assert_allclose(model(L_n), ref, atol=2e-3)

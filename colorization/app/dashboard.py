@@ -37,7 +37,7 @@ def _modules() -> tuple[Any, Any]:
         import wandb_workspaces.workspaces as ws
     except ImportError:
         raise ColorizationError(
-            "the W&B workspace needs the dashboard extra: pip install 'colorization[dashboard]'"
+            "the W&B workspace needs the dashboard extra: pip install 'colorization-lab[dashboard]'"
         ) from None
     return wr, ws
 

@@ -11,7 +11,7 @@ from colorization import checks
 from colorization.data.index import SPLITS
 from colorization.errors import ConfigError, DataUnavailableError
 
-__all__ = ["split_photos"]
+__all__ = ["split_photos", "train_photos"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,3 +43,8 @@ def split_photos(data: str, split: str = "test", overrides: Sequence[str] = ()) 
         raise DataUnavailableError(f"the {split} split of data={data} holds no images; choose --split val")
     root = datamodule.source.image_root
     return [(root / f, Path(f).with_suffix("").as_posix()) for f in files]
+
+
+def train_photos(data: str, overrides: Sequence[str] = ()) -> list[Path]:
+    """The image files of data config `data`'s train split (int8 calibration: export --calibrate)."""
+    return [path for path, _ in split_photos(data, "train", overrides)]

@@ -3,8 +3,10 @@
 - files: which suffixes are images, the largest image read by default, decoding any PIL mode (16-bit,
   alpha, EXIF orientation);
 - values: integer ↔ float pixel values, and the project's one uint8 quantiser `to_uint8`;
-- lab: the Lab constants (L_CENT, L_NORM, AB_NORM, defined here once) and numpy sRGB ↔ Lab with gamut fit;
-- enhance: the saturation enhancer, the same closed form as colorization.color.enhance.
+- runtime: the deployable colour runtime, one file needing only numpy, Pillow (and onnxruntime to run a
+  model), copied verbatim into deploy bundles: the Lab constants, float32 sRGB ↔ Lab with gamut fit, the
+  enhancer, resizing, the annealed mean, a tuned ONNX Runtime Model and the colorize pipeline;
+- lab, enhance: the runtime's Lab and enhancer under their package names (the same objects).
 
 Nothing here imports torch or scikit-image, so `colorize --onnx` runs with numpy, PIL and onnxruntime.
 """

@@ -137,19 +137,27 @@ class TorchBackend:
 
 
 class OnnxBackend:
-    """Run an exported ONNX model with onnxruntime (no torch), reading its metadata."""
+    """Run an exported ONNX model with onnxruntime (no torch): colorization.imaging.runtime's tuned Model.
 
-    def __init__(self, path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
+    `threads` intra-op and `inter_threads` inter-op threads; a graph that returns bin logits is decoded by
+    the annealed mean at `temperature` (default: the exported T), so its T is chosen at run time.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        device: str = "cpu",
+        threads: int | None = None,
+        *,
+        inter_threads: int | None = None,
+        temperature: float | None = None,
+    ) -> None:
         path = Path(path)
         if not path.is_file():
             raise ColorizationError(f"ONNX model not found: {path}")
         ort = require("onnxruntime")
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # One run per image, then numpy work: idle ORT threads must not spin and steal those cores.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if threads:
-            opts.intra_op_num_threads = threads
+        from colorization.imaging.runtime import Model
+
         providers = ["CPUExecutionProvider"]
         if device.startswith("cuda"):
             if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -158,25 +166,32 @@ class OnnxBackend:
         elif device != "cpu":
             raise ColorizationError(f"--device {device} is not supported with --onnx (use cpu or cuda)")
         try:
-            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+            self.model = Model(path, threads=threads, inter_threads=inter_threads, providers=providers)
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own error types
             raise ColorizationError(f"cannot load ONNX model {path}: {str(e).splitlines()[0]}") from None
-        inputs = self.session.get_inputs()
-        self.input_name = inputs[0].name
-        self.hints_name = inputs[1].name if len(inputs) > 1 else None  # a hint-taking model's 2nd input
-        meta = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.info = ModelInfo.from_metadata(meta, source=str(path))
-        self.info.hints = self.hints_name is not None
+        self.session = self.model.session
+        self.input_name = self.model.inputs[0]
+        self.hints_name = (
+            self.model.inputs[1] if self.model.hints else None
+        )  # a hint-taking model's 2nd input
+        self.info = ModelInfo.from_metadata(self.model.meta, source=str(path))
+        self.info.hints = self.model.hints
+        t = self.info.temperature
+        if temperature is not None and not self.model.logits and (t is None or abs(temperature - t) > 1e-9):
+            fixed = "has no temperature" if t is None else f"was exported at T={t:g}"
+            raise ColorizationError(
+                f"this ONNX model {fixed}; the temperature is fixed at export "
+                f"(python -m colorization.export --temperature ..., or --bundle for T at run time)"
+            )
+        if temperature is not None:
+            if not temperature > 0:
+                raise ColorizationError(f"--temperature must be > 0, got {temperature}")
+            self.info.temperature = float(temperature)
+        self.temperature = self.info.temperature
 
     def __call__(self, L_n: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
         """Predict ab (Lab units) for normalised L (and hint planes; zeros when the model takes them)."""
-        x = np.ascontiguousarray(L_n, dtype=np.float32)
-        feed = {self.input_name: x}
-        if self.hints_name is not None:
-            shape = (x.shape[0], 3, *x.shape[2:])
-            feed[self.hints_name] = (
-                np.zeros(shape, np.float32) if hints is None else np.ascontiguousarray(hints, np.float32)
-            )
-        elif hints is not None:
-            raise ColorizationError("this ONNX model takes no user hints")
-        return self.session.run(None, feed)[0]
+        try:
+            return self.model(L_n, hints, temperature=self.temperature)
+        except ValueError as e:
+            raise ColorizationError(str(e)) from None

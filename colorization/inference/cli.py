@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--temperature",
         type=float,
         default=None,
-        help="annealed-mean temperature T (classification checkpoints; fixed at export for ONNX)",
+        help="annealed-mean temperature T (classification; ONNX: bundle exports only, else fixed at export)",
     )
     p.add_argument(
         "--enhance",

@@ -16,7 +16,8 @@ chroma reduced (never their lightness), so the output's L equals the input's L u
   as hint planes; without hints such a network colorizes automatically.
 - ``enhance=(w, c, alpha, beta)`` applies the saturation enhancer to the result, then puts the original
   L back, so enhancement changes chroma only.
-- Colour work is colorization.imaging's numpy float32 on both backends; torch is imported only by the
+- Colour work is colorization.imaging.runtime's numpy float32 on both backends (the code a deploy bundle
+  runs); torch is imported only by the
   torch backend, so a Colorizer made `from_onnx` never imports torch (nor scikit-image).
 """
 
@@ -29,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from colorization import imaging
 from colorization.errors import ColorizationError
-from colorization.imaging import L_CENT, L_NORM, to_uint8, to_uint16
+from colorization.imaging import to_uint8, to_uint16
+from colorization.imaging.runtime import compose, lightness, net_input, resize_planes
 from colorization.inference.backends import Backend, OnnxBackend, TorchBackend, load_model, size_multiple
 from colorization.inference.files import read_image, split_array, split_pil, to_pil
 from colorization.inference.hints import Hint, hint_planes
@@ -41,19 +42,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 __all__ = ["Colorizer"]
-
-
-def _resize_channels(x: np.ndarray, size_hw: tuple[int, int], resample: int) -> np.ndarray:
-    """Resize each channel of a float C×H×W array to size_hw with PIL (mode F, antialiased)."""
-    h, w = size_hw
-    if x.shape[1:] == (h, w):
-        return x.astype(np.float32, copy=True)
-    out = np.empty((x.shape[0], h, w), dtype=np.float32)
-    for i, ch in enumerate(x):
-        out[i] = np.asarray(
-            Image.fromarray(np.ascontiguousarray(ch, dtype=np.float32), "F").resize((w, h), resample=resample)
-        )
-    return out
 
 
 class Colorizer:
@@ -109,14 +97,7 @@ class Colorizer:
         **kwargs: Any,
     ) -> Colorizer:
         """Colorizer for an exported ONNX model (onnxruntime path, no torch)."""
-        backend = OnnxBackend(path, device, threads)
-        t = backend.info.temperature
-        if temperature is not None and (t is None or abs(temperature - t) > 1e-9):
-            fixed = "has no temperature" if t is None else f"was exported at T={t:g}"
-            raise ColorizationError(
-                f"this ONNX model {fixed}; the temperature is fixed at export "
-                f"(python -m colorization.export --temperature ...)"
-            )
+        backend = OnnxBackend(path, device, threads, temperature=temperature)
         return cls(backend, backend.info, **kwargs)
 
     @classmethod
@@ -171,8 +152,7 @@ class Colorizer:
         `hints` (points in L's pixels) need a network that takes them."""
         H, W = L.shape
         h, w = self.net_size(H, W)
-        small = _resize_channels(L[None].astype(np.float32), (h, w), Image.BILINEAR)
-        L_n = ((small - np.float32(L_CENT)) / np.float32(L_NORM))[None]  # 1×1×h×w
+        L_n = net_input(L, (h, w))  # 1×1×h×w
         if hints is None:
             ab = np.asarray(self.backend(L_n), dtype=np.float32)
         else:
@@ -185,22 +165,12 @@ class Colorizer:
             )
         if ab.ndim != 4 or ab.shape[:2] != (1, 2):
             raise ColorizationError(f"the model returned shape {tuple(ab.shape)}, expected 1×2×{h}×{w}")
-        return _resize_channels(ab[0], (H, W), Image.BILINEAR)
+        return resize_planes(ab[0], (H, W))
 
     def colorize_rgb(self, rgb: np.ndarray, hints: Sequence[Hint] | None = None) -> np.ndarray:
         """Colorize float RGB H×W×3 in [0,1] (colour is reduced to its L) → float32 RGB H×W×3 in [0,1]."""
-        lab = imaging.rgb_to_lab(rgb)
-        L = lab[..., 0].copy()
-        ab = self.predict_ab(L, hints)
-        lab[..., 1] = ab[0]
-        lab[..., 2] = ab[1]
-        out = imaging.lab_to_rgb(lab)
-        if self.enhance is not None:
-            out = imaging.enhance_saturation(out, *self.enhance)
-            lab2 = imaging.rgb_to_lab(out)
-            lab2[..., 0] = L  # chroma only: the lightness stays the input's
-            out = imaging.lab_to_rgb(lab2)
-        return out
+        L = lightness(rgb)
+        return compose(L, self.predict_ab(L, hints), self.enhance)
 
     def colorize(
         self, image: Image.Image | np.ndarray | str | Path, hints: Sequence[Hint] | None = None

@@ -2,6 +2,10 @@
 
     python -m colorization.export --ckpt last.ckpt -o model.onnx [--temperature 0.38] [--opset 17]
     python -m colorization.export --pretrained eccv16 -o eccv16.onnx [--weights PATH]
+    python -m colorization.export --ckpt last.ckpt --bundle deploy/ [--calibrate data=cats]
+
+``--bundle`` writes a torch-free deploy folder (colorization.inference.bundle); ``--calibrate`` also an
+int8 model (colorization.inference.quantize).
 
 The graph maps normalised L (``L``: float32 B×1×H×W, (L-50)/100) to ab in Lab units (``ab``: float32
 B×2×H×W, same H and W), with dynamic batch, height and width. For classification models the annealed
@@ -16,9 +20,10 @@ which is not a dependency.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +47,14 @@ def export_model(
     example_size: int | None = None,
     check: bool = True,
     atol: float = 1e-3,
+    logits: bool = False,
 ) -> Path:
-    """Export a torch module (L_n → ab) to ONNX with dynamic batch/H/W and the info as metadata."""
+    """Export a torch module (L_n → ab) to ONNX with dynamic batch/H/W and the info as metadata.
+
+    `logits`: for a classification model (an annealed-mean decoder with `net` and `points`), export the
+    net's bin logits instead (output ``logits``; the bins and output stride go into the metadata), so that
+    the temperature is chosen at run time and int8 quantisation leaves the decoding in float.
+    """
     onnx = require("onnx")
     if check:
         require("onnxruntime")  # before exporting: no half-checked file is left behind
@@ -52,6 +63,16 @@ def export_model(
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
+    extra: dict[str, str] = {}
+    output_name = "ab"
+    if logits and info.objective == "classification" and hasattr(model, "points"):
+        points = model.points.detach().cpu().float()
+        extra = {
+            "bins": json.dumps([[round(float(a), 6), round(float(b), 6)] for a, b in points.tolist()]),
+            "output_stride": str(int(getattr(model, "output_stride", 1))),
+            "output": "bin logits, float32 BxQxhxw (h = H / output_stride); ab = annealed mean over bins",
+        }
+        model, output_name = _Logits(model.net).eval(), "logits"
     m = max(1, int(info.size_multiple))
     side = example_size or info.image_size or DEFAULT_SIZE
     side = max(m, (side // m) * m)
@@ -69,13 +90,14 @@ def export_model(
             dynamo=False,
             opset_version=opset,
             input_names=names,
-            output_names=["ab"],
-            dynamic_axes={**{name: axes for name in names}, "ab": axes},
+            output_names=[output_name],
+            dynamic_axes={**{name: axes for name in names}, output_name: axes},
             do_constant_folding=True,
         )
     proto = onnx.load(str(output))
     meta = info.to_metadata()
     meta["exported_from"] = Path(info.source).name if info.source else ""
+    meta.update(extra)
     del proto.metadata_props[:]
     for key, value in meta.items():
         entry = proto.metadata_props.add()
@@ -87,9 +109,21 @@ def export_model(
         diff = check_parity(model, output, (2, 1, side + m, side), hints=info.hints)
         if diff > atol:
             raise ColorizationError(
-                f"ONNX and PyTorch disagree after export: max |Δab| = {diff:.3g} > {atol}"
+                f"ONNX and PyTorch disagree after export: max |Δ{output_name}| = {diff:.3g} > {atol}"
             )
     return output
+
+
+class _Logits(torch.nn.Module):
+    """A classification net's raw bin logits (L_n [, hints] → B×Q×h×w), for a logits export."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """The net's output, unchanged."""
+        return self.net(L) if hints is None else self.net(L, hints)
 
 
 def check_parity(
@@ -150,16 +184,53 @@ def export_pretrained(
     return export_model(model, output, info, opset=opset, check=check), info
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `python -m colorization.export`; returns the exit status."""
+def _calibration(args: argparse.Namespace, info: ModelInfo, resolve: Resolver | None) -> np.ndarray | None:
+    """The L crops of --calibrate: data=NAME [overrides] through `resolve` (the app's splits), or a folder."""
+    if not args.calibrate:
+        return None
+    from colorization.inference.quantize import calibration_crops, folder_photos
+
+    spec = args.calibrate
+    if spec[0].startswith("data="):
+        if resolve is None:
+            raise ColorizationError("--calibrate data=NAME needs python -m colorization.export (the app)")
+        files = resolve(spec[0].removeprefix("data="), spec[1:])
+    elif len(spec) == 1:
+        files = folder_photos(spec[0])
+    else:
+        raise ColorizationError("--calibrate takes data=NAME [data overrides ...] or one folder of photos")
+    side = info.image_size or DEFAULT_SIZE
+    return calibration_crops(files, args.calibration_crops, side)
+
+
+Resolver = Callable[[str, Sequence[str]], Sequence[Path]]
+"""data config name, overrides → the image files of its train split (colorization.app.splits)."""
+
+
+def main(argv: Sequence[str] | None = None, resolve: Resolver | None = None) -> int:
+    """Entry point of `python -m colorization.export`; returns the exit status. `resolve` turns
+    `--calibrate data=NAME ...` into training photos (given by the app, the one that knows Hydra)."""
     p = argparse.ArgumentParser(
-        prog="python -m colorization.export", description="Export a colorization checkpoint to ONNX."
+        prog="python -m colorization.export",
+        description="Export a colorization model to ONNX, or to a torch-free deploy bundle.",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--ckpt", metavar="PATH", help="Lightning checkpoint")
     src.add_argument("--pretrained", metavar="NAME", help="published weights: eccv16, siggraph17")
     p.add_argument("--weights", metavar="PATH", help="with --pretrained: a copy of the released file")
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="ONNX file to write")
+    dst = p.add_mutually_exclusive_group(required=True)
+    dst.add_argument("-o", "--output", metavar="FILE", help="ONNX file to write")
+    dst.add_argument(
+        "--bundle", metavar="DIR", help="write a deploy folder: model, runtime, handler (numpy/PIL/ORT only)"
+    )
+    p.add_argument(
+        "--calibrate",
+        nargs="+",
+        metavar="SPEC",
+        help="also write an int8 model, calibrated on L crops of data=NAME's train split "
+        "(data overrides may follow) or of a folder of photos",
+    )
+    p.add_argument("--calibration-crops", type=int, default=256, metavar="N", help="crops (default 256)")
     p.add_argument(
         "--temperature",
         type=float,
@@ -179,24 +250,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("--weights needs --pretrained NAME")
     try:
         if args.pretrained:
-            path, info = export_pretrained(
-                args.pretrained,
-                args.output,
-                weights=args.weights,
-                temperature=args.temperature,
-                image_size=args.size,
-                opset=args.opset,
-                check=not args.no_check,
+            from colorization.inference.pretrained import load_pretrained
+
+            model, info = load_pretrained(
+                args.pretrained, weights=args.weights, temperature=args.temperature, device="cpu"
             )
         else:
-            path, info = export_onnx(
-                args.ckpt,
-                args.output,
-                temperature=args.temperature,
-                image_size=args.size,
-                opset=args.opset,
-                check=not args.no_check,
-            )
+            model, info = load_model(args.ckpt, temperature=args.temperature, device="cpu")
+        if args.size is not None:
+            info.image_size = int(args.size)
+        if args.opset < MIN_OPSET:
+            raise ColorizationError(f"--opset must be at least {MIN_OPSET}, got {args.opset}")
+        crops = _calibration(args, info, resolve)
+        check = not args.no_check
+        if args.bundle:
+            from colorization.inference.bundle import write_bundle
+
+            path = write_bundle(model, info, args.bundle, calibration=crops, opset=args.opset, check=check)
+        else:
+            path = export_model(model, args.output, info, opset=args.opset, check=check)
+            if crops is not None:
+                from colorization.inference.quantize import int8_path, quantize
+
+                print(f"wrote {quantize(path, int8_path(path), crops)} (int8, {len(crops)} crops)")
     except (ColorizationError, ValueError, FileNotFoundError) as e:
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
         return 1

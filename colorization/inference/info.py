@@ -21,7 +21,7 @@ __all__ = ["DEFAULT_SIZE", "ONNX_HINT", "ModelInfo", "require"]
 
 DEFAULT_SIZE = 256
 """Network input size when neither --size nor the model says (the size of Zhang et al.'s training crops)."""
-ONNX_HINT = 'pip install "colorization[onnx]"'
+ONNX_HINT = 'pip install "colorization-lab[onnx]"'
 
 
 @dataclass

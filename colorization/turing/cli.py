@@ -111,7 +111,7 @@ def _serve(args: argparse.Namespace) -> int:
         from colorization.turing.app import create_app
     except ImportError as err:
         raise ColorizationError(
-            f"serving needs the turing extra ({err.name} is missing): pip install 'colorization[turing]'"
+            f"serving needs the turing extra ({err.name} is missing): pip install 'colorization-lab[turing]'"
         ) from None
     token = None if args.host in LOCAL_HOSTS else secrets.token_urlsafe(16)
     app = create_app(args.study, token=token)
