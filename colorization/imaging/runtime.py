@@ -397,9 +397,15 @@ def colorize(
     return compose(L, resize_planes(ab, L.shape), enhance)
 
 
-def to_uint8(x: np.ndarray) -> np.ndarray:
-    """Float values in [0, 1] → uint8, clipped and rounded."""
-    return (np.clip(x, 0.0, 1.0) * _F32(255.0) + _F32(0.5)).astype(np.uint8)
+def to_uint8(x: Any) -> np.ndarray:
+    """Float values in [0, 1] (any shape, anything np.asarray takes) → uint8, clipped and rounded.
+
+    The project's one 8-bit quantiser: colorization.imaging.values re-exports it for the package.
+    """
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float32)
+    return (np.clip(x, 0.0, 1.0) * x.dtype.type(255.0) + x.dtype.type(0.5)).astype(np.uint8)
 
 
 def colorize_image(model: Model, image: Image.Image, **kwargs: Any) -> Image.Image:

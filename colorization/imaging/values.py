@@ -1,7 +1,8 @@
 """Pixel values between integer and float: any image dtype to float32 in [0, 1], and back to 8 or 16 bits.
 
-The project's one quantiser lives here (float [0, 1] → uint8 with rounding, `to_uint8`): colorize, the
-training loader and anything that shows a picture (callbacks, reports) write 8-bit pixels the same way.
+The project's one 8-bit quantiser (float [0, 1] → uint8 with rounding, `to_uint8`) is the runtime's, the
+module deploy bundles carry: colorize, bundles, the training loader and anything that shows a picture
+(callbacks, reports) write 8-bit pixels the same way. 16 bits round the same way here.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from colorization.imaging.runtime import to_uint8
 
 __all__ = ["to_float", "to_uint8", "to_uint16"]
 
@@ -43,14 +46,6 @@ def _quantise(x: Any, dtype: type[np.unsignedinteger]) -> np.ndarray:
     return (np.clip(x, 0.0, 1.0) * x.dtype.type(top) + x.dtype.type(0.5)).astype(dtype)
 
 
-def to_uint8(x: Any) -> np.ndarray:
-    """Quantise float values in [0, 1] (any shape; a numpy array or what np.asarray takes) to uint8, rounding.
-
-    Values outside [0, 1] are clipped first, so any prediction can be shown.
-    """
-    return _quantise(x, np.uint8)
-
-
 def to_uint16(x: Any) -> np.ndarray:
-    """Quantise float values in [0, 1] to uint16 with rounding, like `to_uint8` (for 16-bit outputs)."""
+    """Quantise float values in [0, 1] to uint16 with rounding, as `to_uint8` does (16-bit outputs)."""
     return _quantise(x, np.uint16)
