@@ -187,6 +187,29 @@ class Colorizer:
             raise ColorizationError(f"the model returned shape {tuple(ab.shape)}, expected 1×2×{h}×{w}")
         return _resize_channels(ab[0], (H, W), Image.BILINEAR)
 
+    def net_batch(self, L: np.ndarray) -> np.ndarray:
+        """Normalised L at the network's size, N×1×h×w float32, for N full-resolution frames' L (N×H×W):
+        the batched form of predict_ab's input (films: colorization.inference.video)."""
+        h, w = self.net_size(*L.shape[1:])
+        small = np.stack([_resize_channels(f[None], (h, w), Image.BILINEAR) for f in L])
+        return (small - np.float32(L_CENT)) / np.float32(L_NORM)
+
+    def full_ab(self, ab: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+        """ab at the net's size (2×h×w) resized to a frame's full size, as predict_ab resizes it."""
+        return _resize_channels(ab, size_hw, Image.BILINEAR)
+
+    def compose_rgb(self, L: np.ndarray, ab: np.ndarray) -> np.ndarray:
+        """Join full-resolution L (H×W) and predicted ab (2×H×W) into float32 RGB (gamut fitted, the
+        enhancer applied to chroma only), as colorize_rgb does."""
+        lab = np.stack([L, ab[0], ab[1]], axis=-1).astype(np.float32)
+        out = imaging.lab_to_rgb(lab)
+        if self.enhance is not None:
+            out = imaging.enhance_saturation(out, *self.enhance)
+            lab2 = imaging.rgb_to_lab(out)
+            lab2[..., 0] = L
+            out = imaging.lab_to_rgb(lab2)
+        return out
+
     def colorize_rgb(self, rgb: np.ndarray, hints: Sequence[Hint] | None = None) -> np.ndarray:
         """Colorize float RGB H×W×3 in [0,1] (colour is reduced to its L) → float32 RGB H×W×3 in [0,1]."""
         lab = imaging.rgb_to_lab(rgb)
