@@ -83,7 +83,7 @@ def streams(path: Path) -> dict[str, tuple]:
         v = box.streams.video[0]
         return {
             "video": (frames, v.average_rate, v.codec_context.width, v.codec_context.height),
-            "duration": round(float(v.duration * v.time_base), 3),
+            "duration": round(float(v.duration * v.time_base) if v.duration else box.duration / 1e6, 3),
             "audio": [(a.codec_context.name, a.rate) for a in box.streams.audio],
         }
 
@@ -238,3 +238,34 @@ def test_missing_video_extra_is_one_line(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setitem(sys.modules, "av", None)
     with pytest.raises(ColorizationError, match=r"colorization\[video\]"):
         io.require("av")
+
+
+@pytest.mark.slow
+def test_onnx_model_vp9_and_an_odd_sized_film(ckpt: Path, tmp_path: Path) -> None:
+    """The ONNX path (no logits: ema smooths ab) into VP9 in Matroska, audio copied; an odd-sized film
+    keeps its size (4:4:4)."""
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from colorization.inference.export import export_onnx
+
+    model, _ = export_onnx(ckpt, tmp_path / "cls.onnx", image_size=64)
+    film = write_film(tmp_path / "film.mov")
+    out = tmp_path / "out"
+    args = [str(film), "-o", str(out), "--onnx", str(model), "--stabilise", "ema", "--codec", "vp9"]
+    assert main([*args, "--crf", "30"]) == 0
+    got = streams(out / "film.mkv")
+    assert got["video"][0] == FRAMES and got["audio"] == [("aac", 44100)]
+    odd = [f[:63, :95] for f in film_frames()[:10]]
+    with av.open(str(tmp_path / "odd.mkv"), "w") as box:
+        v = box.add_stream("ffv1", rate=FPS)
+        v.width, v.height, v.pix_fmt = 95, 63, "bgr0"
+        for i, rgb in enumerate(odd):
+            f = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            f.pts = i
+            box.mux(v.encode(f))
+        box.mux(v.encode(None))
+    assert (
+        main([str(tmp_path / "odd.mkv"), "-o", str(out / "odd.mp4"), "--ckpt", str(ckpt), "--size", "64"])
+        == 0
+    )
+    assert streams(out / "odd.mp4")["video"] == (10, FPS, 95, 63)
+    assert main([str(tmp_path / "odd.mkv"), "-o", str(out / "odd.mp4"), "--ckpt", str(ckpt)]) == 0  # exists

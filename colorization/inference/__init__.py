@@ -7,6 +7,7 @@
 - hints: user hints for a network that takes them (the JSON format of `colorize --hints`);
 - colorizer: the Colorizer (from_checkpoint, from_onnx, from_pretrained, from_module, load);
 - export: checkpoint → ONNX with parity check (imports torch; not imported here);
+- video: films in and out, batched, with scene cuts and temporal stabilisation (the video extra);
 - cli: the colorize command (``python -m colorization.colorize``, console script ``colorize``).
 
 Importing this package imports neither torch nor scikit-image: the ONNX path stays light.

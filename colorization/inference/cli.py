@@ -22,6 +22,9 @@ What happens to each photo is colorization.inference.colorizer's docstring. Choi
 - The ONNX path (``--onnx``) imports onnxruntime, numpy and PIL only: never torch nor scikit-image.
 - ``--pretrained eccv16|siggraph17`` uses Zhang et al.'s released weights (colorization.nets.registry),
   downloaded once into torch hub's cache; ``--weights PATH`` uses a copy of the file instead (offline).
+- Films: a video input (mp4, mov, mkv, avi, webm; with ``--frames`` a folder of numbered frames) is
+  colorized into a film by colorization.inference.video (its cli module: the options, the run), with
+  temporal stabilisation (``--stabilise``), audio copied, resumable chunks and ``--report``.
 - ``--hints FILE`` gives user points with colours to a model that takes them (siggraph17, or a checkpoint
   of model=siggraph17); the format is colorization.inference.hints' docstring. Without it such a model
   colorizes automatically.

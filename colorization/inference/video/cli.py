@@ -72,10 +72,29 @@ class FramesPerSecond(ProgressColumn):
         return Text("" if not task.speed else f"{task.speed:.1f} frames/s")
 
 
-def _destination(src: Path, out: Path, single: bool) -> Path:
+def _bar(bar: Progress) -> Any:
+    """A progress callback for colorize_video: frames done of total; the frames of chunks finished in an
+    earlier run count as done from the start, not as speed."""
+    task = bar.add_task("", total=None)
+    started = False
+
+    def update(done: int, total: int) -> None:
+        nonlocal started
+        if not started:
+            bar.reset(task, total=total, completed=done)
+            started = True
+        else:
+            bar.update(task, completed=done)
+
+    return update
+
+
+def _destination(src: Path, out: Path, single: bool, codec: str) -> Path:
+    """OUT itself for one input and a video suffix, else OUT/<stem>.mp4 (.mkv for vp9 and ffv1)."""
     if single and out.suffix.lower() in VIDEO_SUFFIXES:
         return out
-    return out / ((src.stem if src.is_file() else src.name) + ".mp4")
+    suffix = ".mp4" if codec in ("h264", "h265") else ".mkv"
+    return out / ((src.stem if src.is_file() else src.name) + suffix)
 
 
 def run_videos(
@@ -100,7 +119,7 @@ def run_videos(
     failures: list[str] = []
     out = Path(args.output)
     for src in films:
-        dst = _destination(src, out, len(films) == 1)
+        dst = _destination(src, out, len(films) == 1, args.codec)
         if dst.exists() and not args.overwrite:
             skipped += 1
             console.print(f"exists, not overwritten (use --overwrite): {dst}", markup=False)
@@ -114,14 +133,7 @@ def run_videos(
         )
         try:
             with Progress(*columns, console=console, transient=True) as bar:
-                task = bar.add_task("", total=None)
-                result = colorize_video(
-                    colorizer,
-                    src,
-                    dst,
-                    opts,
-                    lambda n, total, t=task: bar.update(t, completed=n, total=total),
-                )
+                result = colorize_video(colorizer, src, dst, opts, _bar(bar))
             note = f" (resumed after {result.resumed_frames} frames)" if result.resumed_frames else ""
             console.print(
                 f"{src} → {dst}: {result.frames + result.resumed_frames} frames{note}", markup=False
