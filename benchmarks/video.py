@@ -96,16 +96,16 @@ def main() -> None:
     args = p.parse_args()
     frames = film(args.frames)
     model, info = demo_model()
-    print(
-        f"{args.frames} frames at {WIDTH}x{HEIGHT}, demo model at 64 px, batch {args.batch_size}"
-        f"{', with H.264 encoding' if args.encode else ''}; {torch.get_num_threads()} torch threads"
-    )
     with tempfile.TemporaryDirectory() as tmp:
         path = export_model(model, Path(tmp) / "demo.onnx", info)
         backends = {
             "eager": Colorizer(TorchBackend(model, "cpu", args.threads), info),
             "onnxruntime": Colorizer(OnnxBackend(path, "cpu", args.threads), info),
         }
+        print(
+            f"{args.frames} frames at {WIDTH}x{HEIGHT}, demo model at 64 px, batch {args.batch_size}"
+            f"{', with H.264 encoding' if args.encode else ''}; {torch.get_num_threads()} torch threads"
+        )
         for name, colorizer in backends.items():
             measured = rates(colorizer, frames, args, Path(tmp))
             line = ", ".join(

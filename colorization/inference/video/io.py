@@ -241,16 +241,16 @@ def mux(chunks: Sequence[tuple[Path, int]], info: VideoInfo, dst: Path) -> None:
             v_out = out.add_stream_from_template(first.streams.video[0])
             sources = [(v_out, _video_packets(chunks, frame))]
             if info.audio:
-                src = av.open(str(info.path))
-                for i, a in enumerate(src.streams.audio):
-                    try:
-                        sources.append((out.add_stream_from_template(a), _packets(info.path, "audio", i)))
-                    except (av.FFmpegError, ValueError) as e:
-                        raise ColorizationError(
-                            f"{dst}: the audio ({a.codec_context.name}) cannot be copied into "
-                            f"{dst.suffix}: {_first_line(e)}; use an .mkv output"
-                        ) from None
-                src.close()
+                with av.open(str(info.path)) as src:
+                    for i, a in enumerate(src.streams.audio):
+                        try:
+                            stream = out.add_stream_from_template(a)
+                        except (av.FFmpegError, ValueError) as e:
+                            raise ColorizationError(
+                                f"{dst}: the audio ({a.codec_context.name}) cannot be copied into "
+                                f"{dst.suffix}: {_first_line(e)}; use an .mkv output"
+                            ) from None
+                        sources.append((stream, _packets(info.path, "audio", i)))
             try:
                 _interleave(out, sources)
             except av.FFmpegError as e:

@@ -2,9 +2,10 @@
 
 `colorize_video` is what ``colorize film.mp4 -o out/`` runs for each video input. The output has the
 input's frame count, frame rate, size and duration, and its audio streams copied unchanged. An unreadable
-or truncated source is one ColorizationError and leaves nothing behind (its parts folder is removed);
-an interrupted run (Ctrl-C, a kill) keeps its finished chunks, and the next run with the same settings
-continues from there (colorization.inference.video.chunks). The output file appears only when complete.
+or truncated source (or audio the output's container cannot hold) is one ColorizationError and leaves
+nothing behind (the parts folder is removed); an interrupted run (Ctrl-C, a kill, a full disk) keeps its
+finished chunks, and the next run with the same settings continues from there
+(colorization.inference.video.chunks). The output file appears only when complete.
 """
 
 from __future__ import annotations
@@ -120,9 +121,8 @@ def colorize_video(
             done += written
             store.save_state(index, pipeline.state())
         io.mux([(store.video(i, suffix), i * opts.chunk) for i in range(count)], info, output)
-    except ColorizationError as e:
-        if str(e).startswith("cannot read video") or "frame size" in str(e):
-            store.clear()  # the source is bad: its parts are worth nothing
+    except ColorizationError:
+        store.clear()  # a bad source or an output that cannot hold it: rerunning would fail the same way
         raise
     store.clear()
     return VideoResult(output, info.frames - first * opts.chunk, first * opts.chunk, pipeline.cut_frames)
