@@ -9,6 +9,7 @@
 - export: checkpoint → ONNX with parity check (imports torch; not imported here);
 - bundle: deploy folders (model, colorization.imaging.runtime, handler, pinned requirements);
 - quantize: int8 static QDQ models calibrated on L crops;
+- video: films in and out, batched, with scene cuts and temporal stabilisation (the video extra);
 - cli: the colorize command (``python -m colorization.colorize``, console script ``colorize``).
 
 Importing this package imports neither torch nor scikit-image: the ONNX path stays light.

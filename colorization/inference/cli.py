@@ -22,6 +22,9 @@ What happens to each photo is colorization.inference.colorizer's docstring. Choi
 - The ONNX path (``--onnx``) imports onnxruntime, numpy and PIL only: never torch nor scikit-image.
 - ``--pretrained eccv16|siggraph17`` uses Zhang et al.'s released weights (colorization.nets.registry),
   downloaded once into torch hub's cache; ``--weights PATH`` uses a copy of the file instead (offline).
+- Films: a video input (mp4, mov, mkv, avi, webm; with ``--frames`` a folder of numbered frames) is
+  colorized into a film by colorization.inference.video (its cli module: the options, the run), with
+  temporal stabilisation (``--stabilise``), audio copied, resumable chunks and ``--report``.
 - ``--hints FILE`` gives user points with colours to a model that takes them (siggraph17, or a checkpoint
   of model=siggraph17); the format is colorization.inference.hints' docstring. Without it such a model
   colorizes automatically.
@@ -52,6 +55,7 @@ from colorization.inference.files import (
 )
 from colorization.inference.hints import load_hints
 from colorization.inference.info import DEFAULT_SIZE
+from colorization.inference.video.cli import add_video_arguments, run_videos, split_inputs
 
 __all__ = ["build_parser", "main"]
 
@@ -60,9 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The colorize command's argument parser."""
     p = argparse.ArgumentParser(
         prog="colorize",
-        description="Colorize photos at full resolution with a checkpoint, ONNX model or published weights.",
+        description="Colorize photos at full resolution, and films, with a checkpoint, ONNX model or "
+        "published weights.",
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or globs")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive), globs, or video files"
+    )
     p.add_argument(
         "-o",
         "--output",
@@ -122,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"refuse inputs of more than N pixels before decoding (default {DEFAULT_MAX_PIXELS}; 0: none)",
     )
+    add_video_arguments(p)
     return p
 
 
@@ -172,7 +180,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"error: {_first_line(e)}", markup=False)
         return 1
 
-    items, problems = collect_inputs(args.inputs)
+    films, photos = split_inputs(args.inputs, args.frames)
+    if films:  # videos (by suffix) and, with --frames, folders of numbered frames: the video path
+        v_done, v_skipped, v_failed = run_videos(films, args, colorizer, console)
+        if not photos:
+            summary = f"{v_done} films colorized, {v_skipped} already existed, {len(v_failed)} failed"
+            console.print(f"{summary} → {args.output}", markup=False)
+            return 0 if v_done or (v_skipped and not v_failed) else 1
+    items, problems = collect_inputs(photos)
     try:
         plans, collisions = plan_outputs(items, Path(args.output), args.format)
     except ColorizationError as e:
@@ -219,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress.advance(task)
     summary = f"{done} colorized, {skipped} already existed, {len(failures)} failed or skipped"
     console.print(f"{summary} → {args.output}", markup=False)
+    if films:
+        done, skipped, failures = done + v_done, skipped + v_skipped, failures + v_failed
     if done == 0 and (skipped == 0 or failures):
         return 1
     return 0

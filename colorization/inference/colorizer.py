@@ -167,10 +167,25 @@ class Colorizer:
             raise ColorizationError(f"the model returned shape {tuple(ab.shape)}, expected 1×2×{h}×{w}")
         return resize_planes(ab[0], (H, W))
 
+    def net_batch(self, L: np.ndarray) -> np.ndarray:
+        """Normalised L at the network's size, N×1×h×w float32, for N full-resolution frames' L (N×H×W):
+        the batched form of predict_ab's input (films: colorization.inference.video)."""
+        size_hw = self.net_size(*L.shape[1:])
+        return np.concatenate([net_input(frame, size_hw) for frame in L])
+
+    def full_ab(self, ab: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+        """ab at the net's size (2×h×w) resized to a frame's full size, as predict_ab resizes it."""
+        return resize_planes(ab, size_hw)
+
+    def compose_rgb(self, L: np.ndarray, ab: np.ndarray) -> np.ndarray:
+        """Join full-resolution L (H×W) and predicted ab (2×H×W) into float32 RGB (gamut fitted, the
+        enhancer applied to chroma only), as colorize_rgb does."""
+        return compose(L, ab, self.enhance)
+
     def colorize_rgb(self, rgb: np.ndarray, hints: Sequence[Hint] | None = None) -> np.ndarray:
         """Colorize float RGB H×W×3 in [0,1] (colour is reduced to its L) → float32 RGB H×W×3 in [0,1]."""
         L = lightness(rgb)
-        return compose(L, self.predict_ab(L, hints), self.enhance)
+        return self.compose_rgb(L, self.predict_ab(L, hints))
 
     def colorize(
         self, image: Image.Image | np.ndarray | str | Path, hints: Sequence[Hint] | None = None
