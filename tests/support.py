@@ -17,6 +17,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 from PIL import Image
 from skimage import data as skdata
+from torch import nn
 from torch.utils.data import DataLoader
 
 from colorization.color import lab_batch
@@ -163,3 +164,22 @@ def make_checkpoint(path: Path, module: pl.LightningModule, steps: int = 2) -> P
         trainer.fit(module, train_dataloaders=DataLoader(photo_batches(), batch_size=3))
     trainer.save_checkpoint(path)
     return path
+
+
+class StandIn(nn.Module):
+    """L_n → ab (Lab units) at the input's resolution: a fixed conv net, smooth, moderately saturated."""
+
+    size_multiple = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.conv = nn.Conv2d(1, 2, 5, padding=2)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=g) * 0.3)
+            self.conv.bias.copy_(torch.tensor([0.2, -0.3]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.avg_pool2d(x, 4)
+        ab = 60.0 * torch.tanh(self.conv(y))
+        return nn.functional.interpolate(ab, size=x.shape[-2:], mode="bilinear", align_corners=False)

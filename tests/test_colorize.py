@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from skimage import color as skcolor
 from skimage import data as skdata
-from torch import nn
+from support import StandIn
 
 from colorization.errors import ColorizationError
 from colorization.imaging import IMAGE_SUFFIXES, to_uint8, to_uint16
@@ -24,25 +24,6 @@ from colorization.inference import Colorizer, ModelInfo
 from colorization.inference.cli import main
 from colorization.inference.export import export_model
 from colorization.inference.files import collect_inputs, read_image, split_array, split_pil
-
-
-class StandIn(nn.Module):
-    """L_n → ab (Lab units) at the input's resolution: a fixed conv net, smooth, moderately saturated."""
-
-    size_multiple = 4
-
-    def __init__(self) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.conv = nn.Conv2d(1, 2, 5, padding=2)
-        with torch.no_grad():
-            self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=g) * 0.3)
-            self.conv.bias.copy_(torch.tensor([0.2, -0.3]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = nn.functional.avg_pool2d(x, 4)
-        ab = 60.0 * torch.tanh(self.conv(y))
-        return nn.functional.interpolate(ab, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
 @pytest.fixture(scope="module")

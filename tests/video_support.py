@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 from skimage import data as skdata
+from support import StandIn
 from torch import nn
 
 from colorization.color import ABGamut
@@ -92,28 +93,10 @@ class LogitStandIn(nn.Module):
         return self.conv2(torch.tanh(self.conv1(nn.functional.avg_pool2d(x, 4) * 4)))
 
 
-class ABStandIn(nn.Module):
-    """L_n → ab (Lab units) from a fixed random conv net: a regression network that flickers likewise."""
-
-    size_multiple = 4
-
-    def __init__(self) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.conv = nn.Conv2d(1, 2, 5, padding=2)
-        with torch.no_grad():
-            self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=g) * 0.3)
-            self.conv.bias.copy_(torch.tensor([0.2, -0.3]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ab = 60.0 * torch.tanh(self.conv(nn.functional.avg_pool2d(x, 4)))
-        return nn.functional.interpolate(ab, size=x.shape[-2:], mode="bilinear", align_corners=False)
-
-
 def stand_in(kind: str) -> Colorizer:
     """A Colorizer at 64 px around a stand-in: "classification" (logits, annealed mean at T = 0.38, the
     objective's own inference module) or "regression" (ab)."""
     if kind == "classification":
         model = AnnealedMeanInference(LogitStandIn(), ABGamut.zhang().points, 0.38, output_stride=4)
         return Colorizer.from_module(model, size=64)
-    return Colorizer.from_module(ABStandIn(), size=64)
+    return Colorizer.from_module(StandIn(), size=64)
